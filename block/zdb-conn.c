@@ -1,0 +1,502 @@
+/*
+ * zdb block driver: RESP connections to a 0-db server
+ *
+ * hiredis does the protocol; this file gives it an event loop (a custom
+ * adapter on aio_set_fd_handler) and turns replies into coroutine wake-ups.
+ *
+ * Copyright (c) 2026 the zdb driver authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include <netinet/tcp.h>
+#include "qapi/error.h"
+#include "qemu/queue.h"
+#include "block/zdb-conn.h"
+#include "trace.h"
+
+typedef struct ZdbReadyWaiter {
+    Coroutine *co;
+    AioContext *ctx;
+    int ret;
+    QSIMPLEQ_ENTRY(ZdbReadyWaiter) next;
+} ZdbReadyWaiter;
+
+struct ZdbConn {
+    const ZdbAddr *addr;
+    AioContext *ctx;
+    redisAsyncContext *ac;
+    int fd;
+    bool tcp;
+    bool reading;           /* hiredis wants read events */
+    bool writing;           /* hiredis wants write events */
+    bool attached;          /* fd handlers may be installed in ctx */
+    bool ready;             /* namespace selected, data commands may flow */
+    int in_flight;
+    ZdbCmd hello;           /* SELECT (or PING) that opens the session */
+    QSIMPLEQ_HEAD(, ZdbReadyWaiter) waiters;
+};
+
+/* ------------------------------------------------------------------ */
+/* hiredis event adapter                                               */
+/* ------------------------------------------------------------------ */
+
+static void zdb_conn_read(void *opaque);
+static void zdb_conn_write(void *opaque);
+
+static void zdb_conn_update_handlers(ZdbConn *conn)
+{
+    if (conn->fd < 0 || !conn->attached) {
+        return;
+    }
+    aio_set_fd_handler(conn->ctx, conn->fd,
+                       conn->reading ? zdb_conn_read : NULL,
+                       conn->writing ? zdb_conn_write : NULL,
+                       NULL, NULL, conn);
+}
+
+static void zdb_ev_add_read(void *privdata)
+{
+    ZdbConn *conn = privdata;
+    conn->reading = true;
+    zdb_conn_update_handlers(conn);
+}
+
+static void zdb_ev_del_read(void *privdata)
+{
+    ZdbConn *conn = privdata;
+    conn->reading = false;
+    zdb_conn_update_handlers(conn);
+}
+
+static void zdb_ev_add_write(void *privdata)
+{
+    ZdbConn *conn = privdata;
+    conn->writing = true;
+    zdb_conn_update_handlers(conn);
+}
+
+static void zdb_ev_del_write(void *privdata)
+{
+    ZdbConn *conn = privdata;
+    conn->writing = false;
+    zdb_conn_update_handlers(conn);
+}
+
+/* hiredis frees the context after this: forget it. */
+static void zdb_ev_cleanup(void *privdata)
+{
+    ZdbConn *conn = privdata;
+
+    conn->reading = false;
+    conn->writing = false;
+    if (conn->fd >= 0 && conn->attached) {
+        aio_set_fd_handler(conn->ctx, conn->fd, NULL, NULL, NULL, NULL, NULL);
+    }
+    conn->fd = -1;
+    conn->ac = NULL;
+    conn->ready = false;
+}
+
+static void zdb_conn_read(void *opaque)
+{
+    ZdbConn *conn = opaque;
+    int one = 1;
+
+    redisAsyncHandleRead(conn->ac);
+    /*
+     * 0-db writes one reply per command without TCP_NODELAY: with delayed
+     * ACKs on our side each pipelined batch would stall ~40 ms.  Linux
+     * forgets TCP_QUICKACK, so re-arm it after every read.
+     */
+    if (conn->ac && conn->tcp) {
+        setsockopt(conn->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+    }
+}
+
+static void zdb_conn_write(void *opaque)
+{
+    ZdbConn *conn = opaque;
+
+    redisAsyncHandleWrite(conn->ac);
+}
+
+/* ------------------------------------------------------------------ */
+/* Session set-up                                                      */
+/* ------------------------------------------------------------------ */
+
+static void zdb_conn_wake_waiters(ZdbConn *conn, int ret)
+{
+    ZdbReadyWaiter *w;
+
+    while ((w = QSIMPLEQ_FIRST(&conn->waiters))) {
+        QSIMPLEQ_REMOVE_HEAD(&conn->waiters, next);
+        w->ret = ret;
+        aio_co_schedule(w->ctx, w->co);
+    }
+}
+
+static void zdb_conn_hello_done(ZdbCmd *cmd, redisReply *reply)
+{
+    ZdbConn *conn = cmd->opaque;
+    int ret = 0;
+
+    if (!reply) {
+        ret = -EIO;
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        ret = -zdb_error_to_errno(reply->str);
+        trace_zdb_select_failed(conn->addr->namespace, reply->str);
+        redisAsyncDisconnect(conn->ac);
+    } else if (reply->type != REDIS_REPLY_STATUS) {
+        ret = -EIO;
+        redisAsyncDisconnect(conn->ac);
+    } else {
+        conn->ready = true;
+    }
+    zdb_conn_wake_waiters(conn, ret);
+}
+
+static bool zdb_addr_needs_select(const ZdbAddr *addr)
+{
+    return strcmp(addr->namespace, "default") != 0 || addr->password;
+}
+
+static void zdb_conn_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    ZdbCmd *cmd = privdata;
+
+    cmd->conn->in_flight--;
+    cmd->fn(cmd, r);
+}
+
+static int zdb_conn_connect(ZdbConn *conn)
+{
+    const ZdbAddr *addr = conn->addr;
+    redisAsyncContext *ac;
+    int one = 1;
+    const char *argv[3];
+    int argc = 0;
+
+    if (addr->socket) {
+        ac = redisAsyncConnectUnix(addr->socket);
+    } else {
+        ac = redisAsyncConnect(addr->host, addr->port);
+    }
+    if (!ac) {
+        return -ENOMEM;
+    }
+    if (ac->err) {
+        trace_zdb_connect_failed(addr->namespace, ac->errstr);
+        redisAsyncFree(ac);
+        return -EIO;
+    }
+    conn->ac = ac;
+    conn->fd = ac->c.fd;
+    conn->tcp = !addr->socket;
+    conn->ready = false;
+    ac->data = conn;
+    ac->ev.data = conn;
+    ac->ev.addRead = zdb_ev_add_read;
+    ac->ev.delRead = zdb_ev_del_read;
+    ac->ev.addWrite = zdb_ev_add_write;
+    ac->ev.delWrite = zdb_ev_del_write;
+    ac->ev.cleanup = zdb_ev_cleanup;
+    if (conn->tcp) {
+        setsockopt(conn->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    /* hiredis waits for writability to learn that the connect finished */
+    zdb_ev_add_write(conn);
+
+    /*
+     * Nothing else is sent before this first reply: a data command that
+     * ran ahead of a failed SELECT would land in the default namespace.
+     */
+    if (zdb_addr_needs_select(addr)) {
+        argv[argc++] = "SELECT";
+        argv[argc++] = addr->namespace;
+        if (addr->password) {
+            argv[argc++] = addr->password;
+        }
+    } else {
+        argv[argc++] = "PING";
+    }
+    conn->hello.fn = zdb_conn_hello_done;
+    conn->hello.opaque = conn;
+    trace_zdb_connect(addr->namespace, addr->socket ? addr->socket
+                                                    : addr->host, addr->port);
+    return zdb_conn_send(conn, &conn->hello, argc, argv, NULL);
+}
+
+ZdbConn *zdb_conn_new(const ZdbAddr *addr, AioContext *ctx)
+{
+    ZdbConn *conn = g_new0(ZdbConn, 1);
+
+    conn->addr = addr;
+    conn->ctx = ctx;
+    conn->fd = -1;
+    conn->attached = true;
+    QSIMPLEQ_INIT(&conn->waiters);
+    return conn;
+}
+
+void zdb_conn_free(ZdbConn *conn)
+{
+    if (!conn) {
+        return;
+    }
+    if (conn->ac) {
+        /* runs every pending callback with a NULL reply, then cleanup */
+        redisAsyncFree(conn->ac);
+    }
+    assert(QSIMPLEQ_EMPTY(&conn->waiters));
+    g_free(conn);
+}
+
+void zdb_conn_detach_aio_context(ZdbConn *conn)
+{
+    if (conn->fd >= 0) {
+        aio_set_fd_handler(conn->ctx, conn->fd, NULL, NULL, NULL, NULL, NULL);
+    }
+    conn->attached = false;
+}
+
+void zdb_conn_attach_aio_context(ZdbConn *conn, AioContext *ctx)
+{
+    conn->ctx = ctx;
+    conn->attached = true;
+    zdb_conn_update_handlers(conn);
+}
+
+int zdb_conn_in_flight(ZdbConn *conn)
+{
+    return conn->in_flight + (conn->ready ? 0 : 1);
+}
+
+int coroutine_fn zdb_conn_co_ready(ZdbConn *conn)
+{
+    ZdbReadyWaiter w;
+    int ret;
+
+    if (conn->ready) {
+        return 0;
+    }
+    if (!conn->ac) {
+        ret = zdb_conn_connect(conn);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    w.co = qemu_coroutine_self();
+    w.ctx = qemu_get_current_aio_context();
+    w.ret = -EIO;
+    QSIMPLEQ_INSERT_TAIL(&conn->waiters, &w, next);
+    qemu_coroutine_yield();
+    return w.ret;
+}
+
+int zdb_conn_send(ZdbConn *conn, ZdbCmd *cmd, int argc, const char **argv,
+                  const size_t *argvlen)
+{
+    if (!conn->ac) {
+        return -EIO;
+    }
+    cmd->conn = conn;
+    if (redisAsyncCommandArgv(conn->ac, zdb_conn_reply, cmd, argc, argv,
+                              argvlen) != REDIS_OK) {
+        return -EIO;
+    }
+    conn->in_flight++;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Waiting for a group of commands                                     */
+/* ------------------------------------------------------------------ */
+
+void zdb_wait_init(ZdbWait *w)
+{
+    w->co = NULL;
+    w->pending = 0;
+    w->ret = 0;
+}
+
+void zdb_wait_done(ZdbWait *w, int ret)
+{
+    if (ret < 0 && w->ret == 0) {
+        w->ret = ret;
+    }
+    assert(w->pending > 0);
+    if (--w->pending == 0 && w->co) {
+        /* Not entered here: we are inside hiredis' reply loop. */
+        aio_co_schedule(qemu_coroutine_get_aio_context(w->co), w->co);
+    }
+}
+
+int coroutine_fn zdb_wait_all(ZdbWait *w)
+{
+    if (w->pending > 0) {
+        w->co = qemu_coroutine_self();
+        qemu_coroutine_yield();
+        w->co = NULL;
+    }
+    return w->ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* Replies                                                             */
+/* ------------------------------------------------------------------ */
+
+/* 0-db's error texts (ZDB-PROTOCOL.md) as the errno a guest should see. */
+int zdb_error_to_errno(const char *msg)
+{
+    static const struct {
+        const char *text;
+        int err;
+    } map[] = {
+        { "No space left on this namespace", ENOSPC },
+        { "Namespace is in read-only mode", EROFS },
+        { "Namespace is temporarily locked", EROFS },
+        { "Namespace is temporarily frozen", EACCES },
+        { "Invalid key, only update authorized", EPERM },
+        { "Access denied", EACCES },
+        { "Namespace protected and private", EACCES },
+        { "Permission denied", EACCES },
+        { "Namespace not found", ENOENT },
+        { "Key too large", EINVAL },
+    };
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(map); i++) {
+        if (msg && g_str_has_prefix(msg, map[i].text)) {
+            return map[i].err;
+        }
+    }
+    return EIO;
+}
+
+/*
+ * SET succeeded when 0-db answers the key (or nil: the value was already
+ * there) or Redis answers +OK.
+ */
+int zdb_reply_check_write(redisReply *reply)
+{
+    if (!reply) {
+        return -EIO;
+    }
+    switch (reply->type) {
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_NIL:
+    case REDIS_REPLY_STATUS:
+        return 0;
+    case REDIS_REPLY_ERROR:
+        trace_zdb_server_error(reply->str);
+        return -zdb_error_to_errno(reply->str);
+    default:
+        return -EIO;
+    }
+}
+
+/* DEL: +OK or "-Key not found" from 0-db, an integer from Redis. */
+int zdb_reply_check_del(redisReply *reply)
+{
+    if (reply && reply->type == REDIS_REPLY_ERROR &&
+        strcmp(reply->str, "Key not found") == 0) {
+        return 0;
+    }
+    if (reply && reply->type == REDIS_REPLY_INTEGER) {
+        return 0;
+    }
+    return zdb_reply_check_write(reply);
+}
+
+/* ------------------------------------------------------------------ */
+/* Blocking helpers for open and create                                */
+/* ------------------------------------------------------------------ */
+
+char *zdb_addr_describe(const ZdbAddr *addr)
+{
+    if (addr->socket) {
+        return g_strdup_printf("unix:%s", addr->socket);
+    }
+    return g_strdup_printf("%s:%d", addr->host, addr->port);
+}
+
+redisReply *zdb_sync_command(redisContext *c, const ZdbAddr *addr,
+                             Error **errp, int argc, const char **argv,
+                             const size_t *argvlen)
+{
+    redisReply *reply = redisCommandArgv(c, argc, argv, argvlen);
+
+    if (!reply) {
+        g_autofree char *where = zdb_addr_describe(addr);
+        error_setg(errp, "zdb: %s: %s failed: %s", where, argv[0],
+                   c->errstr[0] ? c->errstr : "connection lost");
+    }
+    return reply;
+}
+
+redisContext *zdb_sync_connect(const ZdbAddr *addr, int timeout_s,
+                               Error **errp)
+{
+    struct timeval tv = { .tv_sec = timeout_s };
+    g_autofree char *where = zdb_addr_describe(addr);
+    redisContext *c;
+    redisReply *reply;
+    const char *argv[3];
+    int argc = 0;
+
+    if (addr->socket) {
+        c = redisConnectUnixWithTimeout(addr->socket, tv);
+    } else {
+        c = redisConnectWithTimeout(addr->host, addr->port, tv);
+    }
+    if (!c || c->err) {
+        error_setg(errp, "zdb: cannot connect to %s: %s", where,
+                   c ? c->errstr : "out of memory");
+        goto fail;
+    }
+    redisSetTimeout(c, tv);
+
+    argv[argc++] = "PING";
+    reply = zdb_sync_command(c, addr, errp, 1, argv, NULL);
+    if (!reply) {
+        goto fail;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        error_setg(errp, "zdb: %s does not answer PING: %s", where,
+                   reply->str);
+        freeReplyObject(reply);
+        goto fail;
+    }
+    freeReplyObject(reply);
+
+    if (zdb_addr_needs_select(addr)) {
+        argc = 0;
+        argv[argc++] = "SELECT";
+        argv[argc++] = addr->namespace;
+        if (addr->password) {
+            argv[argc++] = addr->password;
+        }
+        reply = zdb_sync_command(c, addr, errp, argc, argv, NULL);
+        if (!reply) {
+            goto fail;
+        }
+        if (reply->type != REDIS_REPLY_STATUS) {
+            error_setg(errp, "zdb: %s: cannot select namespace '%s': %s",
+                       where, addr->namespace,
+                       reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                        : "unexpected reply");
+            freeReplyObject(reply);
+            goto fail;
+        }
+        freeReplyObject(reply);
+    }
+    return c;
+
+fail:
+    if (c) {
+        redisFree(c);
+    }
+    return NULL;
+}
