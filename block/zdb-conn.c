@@ -311,6 +311,78 @@ int zdb_conn_send(ZdbConn *conn, ZdbCmd *cmd, int argc, const char **argv,
 }
 
 /* ------------------------------------------------------------------ */
+/* Pools                                                               */
+/* ------------------------------------------------------------------ */
+
+ZdbPool *zdb_pool_new(const ZdbAddr *addr, int n, AioContext *ctx)
+{
+    ZdbPool *pool = g_new0(ZdbPool, 1);
+    int i;
+
+    pool->addr = addr;
+    pool->n = n;
+    pool->conns = g_new0(ZdbConn *, n);
+    for (i = 0; i < n; i++) {
+        pool->conns[i] = zdb_conn_new(addr, ctx);
+    }
+    return pool;
+}
+
+void zdb_pool_free(ZdbPool *pool)
+{
+    int i;
+
+    if (!pool) {
+        return;
+    }
+    for (i = 0; i < pool->n; i++) {
+        zdb_conn_free(pool->conns[i]);
+    }
+    g_free(pool->conns);
+    g_free(pool);
+}
+
+void zdb_pool_detach_aio_context(ZdbPool *pool)
+{
+    int i;
+
+    for (i = 0; i < pool->n; i++) {
+        zdb_conn_detach_aio_context(pool->conns[i]);
+    }
+}
+
+void zdb_pool_attach_aio_context(ZdbPool *pool, AioContext *ctx)
+{
+    int i;
+
+    for (i = 0; i < pool->n; i++) {
+        zdb_conn_attach_aio_context(pool->conns[i], ctx);
+    }
+}
+
+/*
+ * The connection with the fewest commands in flight, round-robin among
+ * equals, once it is ready to take commands.
+ */
+int coroutine_fn zdb_pool_co_get(ZdbPool *pool, ZdbConn **out)
+{
+    ZdbConn *best = NULL;
+    int i, best_load = INT_MAX;
+
+    for (i = 0; i < pool->n; i++) {
+        ZdbConn *c = pool->conns[(pool->next + i) % pool->n];
+        int load = zdb_conn_in_flight(c);
+        if (load < best_load) {
+            best = c;
+            best_load = load;
+        }
+    }
+    pool->next++;
+    *out = best;
+    return zdb_conn_co_ready(best);
+}
+
+/* ------------------------------------------------------------------ */
 /* Waiting for a group of commands                                     */
 /* ------------------------------------------------------------------ */
 

@@ -69,6 +69,23 @@ int coroutine_fn zdb_conn_co_ready(ZdbConn *conn);
 int zdb_conn_send(ZdbConn *conn, ZdbCmd *cmd, int argc, const char **argv,
                   const size_t *argvlen);
 
+/*
+ * The connections to one namespace; requests go to the least busy.
+ * @addr must outlive the pool.
+ */
+typedef struct ZdbPool {
+    const ZdbAddr *addr;
+    int n;
+    unsigned next;
+    ZdbConn **conns;
+} ZdbPool;
+
+ZdbPool *zdb_pool_new(const ZdbAddr *addr, int n, AioContext *ctx);
+void zdb_pool_free(ZdbPool *pool);
+void zdb_pool_detach_aio_context(ZdbPool *pool);
+void zdb_pool_attach_aio_context(ZdbPool *pool, AioContext *ctx);
+int coroutine_fn zdb_pool_co_get(ZdbPool *pool, ZdbConn **out);
+
 /* ZdbWait helpers: account one command, finish one, wait for all. */
 void zdb_wait_init(ZdbWait *w);
 void zdb_wait_done(ZdbWait *w, int ret);

@@ -51,8 +51,12 @@
 #define ZDB_META_KEY            "zdb-disk-metadata"
 #define ZDB_LAYOUT_VERSION      1
 
+/* A write in flight: its blocks, and its place in issue order for flush */
 typedef struct ZdbWrite {
     uint64_t seq;
+    uint64_t first;
+    uint64_t last;
+    bool serialising;
     QTAILQ_ENTRY(ZdbWrite) next;
 } ZdbWrite;
 
@@ -62,14 +66,12 @@ typedef struct BDRVZdbState {
     uint32_t blocksize;
     bool has_meta;
 
-    int nconns;
-    ZdbConn **conns;
-    unsigned next_conn;
+    ZdbPool *pool;
 
-    /* Writes in flight, oldest first, so that flush can wait for them */
+    /* Writes in flight, oldest first (see zdb_write_begin) */
     uint64_t write_seq;
     QTAILQ_HEAD(, ZdbWrite) writes;
-    CoQueue flush_queue;
+    CoQueue write_queue;
 } BDRVZdbState;
 
 /* Geometry as found in, or written to, the metadata key */
@@ -442,32 +444,6 @@ static bool zdb_write_geometry_sync(redisContext *c, const ZdbAddr *addr,
     return ret == 0;
 }
 
-/* ------------------------------------------------------------------ */
-/* Connections                                                         */
-/* ------------------------------------------------------------------ */
-
-/*
- * The connection with the fewest commands in flight, round-robin among
- * equals, ready to take commands.
- */
-static int coroutine_fn zdb_co_get_conn(BDRVZdbState *s, ZdbConn **out)
-{
-    ZdbConn *best = NULL;
-    int i, best_load = INT_MAX;
-
-    for (i = 0; i < s->nconns; i++) {
-        ZdbConn *c = s->conns[(s->next_conn + i) % s->nconns];
-        int load = zdb_conn_in_flight(c);
-        if (load < best_load) {
-            best = c;
-            best_load = load;
-        }
-    }
-    s->next_conn++;
-    *out = best;
-    return zdb_conn_co_ready(best);
-}
-
 static inline void zdb_key(uint8_t *key, uint64_t block)
 {
     stq_be_p(key, block);
@@ -477,28 +453,52 @@ static inline void zdb_key(uint8_t *key, uint64_t block)
 /* Reads                                                               */
 /* ------------------------------------------------------------------ */
 
+/*
+ * One read request: the bytes [offset, offset + bytes) of the disk into
+ * qiov.  Blocks only partly inside the range are fetched whole and
+ * sliced.
+ */
+typedef struct ZdbRead {
+    BDRVZdbState *s;
+    QEMUIOVector *qiov;
+    int64_t offset;
+    int64_t bytes;
+} ZdbRead;
+
 typedef struct ZdbReadCmd {
     ZdbCmd cmd;
     ZdbWait *wait;
-    BDRVZdbState *s;
-    QEMUIOVector *qiov;
-    size_t qiov_offset;
-    uint64_t first_block;
+    ZdbRead *rd;
+    const uint64_t *blocks;
     int nkeys;
 } ZdbReadCmd;
 
-/* One value (or nil) into the request's buffer. */
-static int zdb_read_value(ZdbReadCmd *rc, redisReply *v, int i)
+/* The part of @block inside the request: its offset in the block and qiov */
+static void zdb_read_slice(ZdbRead *rd, uint64_t block, size_t *boff,
+                           size_t *qoff, size_t *len)
 {
-    size_t bs = rc->s->blocksize;
-    size_t off = rc->qiov_offset + i * bs;
+    int64_t bstart = block * rd->s->blocksize;
+    int64_t lo = MAX(bstart, rd->offset);
+    int64_t hi = MIN(bstart + rd->s->blocksize, rd->offset + rd->bytes);
 
+    *boff = lo - bstart;
+    *qoff = lo - rd->offset;
+    *len = hi - lo;
+}
+
+/* One value (or nil: zeros) into the request's buffer. */
+static int zdb_read_value(ZdbRead *rd, uint64_t block, redisReply *v)
+{
+    BDRVZdbState *s = rd->s;
+    size_t boff, qoff, len;
+
+    zdb_read_slice(rd, block, &boff, &qoff, &len);
     if (v->type == REDIS_REPLY_NIL) {
-        qemu_iovec_memset(rc->qiov, off, 0, bs);
+        qemu_iovec_memset(rd->qiov, qoff, 0, len);
         return 0;
     }
-    if (v->type == REDIS_REPLY_STRING && v->len == bs) {
-        qemu_iovec_from_buf(rc->qiov, off, v->str, bs);
+    if (v->type == REDIS_REPLY_STRING && v->len == s->blocksize) {
+        qemu_iovec_from_buf(rd->qiov, qoff, v->str + boff, len);
         return 0;
     }
     if (v->type == REDIS_REPLY_ERROR) {
@@ -507,12 +507,11 @@ static int zdb_read_value(ZdbReadCmd *rc, redisReply *v, int i)
     }
     if (v->type == REDIS_REPLY_STRING) {
         error_report("zdb: namespace '%s': block %" PRIu64 " holds %zu "
-                     "bytes, expected %zu", rc->s->addr.namespace,
-                     rc->first_block + i, v->len, bs);
+                     "bytes, expected %" PRIu32, s->addr.namespace, block,
+                     (size_t)v->len, s->blocksize);
     } else {
         error_report("zdb: namespace '%s': unexpected reply type %d for "
-                     "block %" PRIu64, rc->s->addr.namespace, v->type,
-                     rc->first_block + i);
+                     "block %" PRIu64, s->addr.namespace, v->type, block);
     }
     return -EIO;
 }
@@ -523,15 +522,15 @@ static void zdb_read_done(ZdbCmd *cmd, redisReply *reply)
     int ret = 0;
     int i;
 
-    trace_zdb_reply(rc->first_block, rc->nkeys, reply ? reply->type : -1);
+    trace_zdb_reply(rc->blocks[0], rc->nkeys, reply ? reply->type : -1);
     if (!reply) {
         ret = -EIO;
     } else if (rc->nkeys == 1 && reply->type != REDIS_REPLY_ARRAY) {
-        ret = zdb_read_value(rc, reply, 0);
+        ret = zdb_read_value(rc->rd, rc->blocks[0], reply);
     } else if (reply->type == REDIS_REPLY_ARRAY &&
                reply->elements == rc->nkeys) {
         for (i = 0; i < rc->nkeys && ret == 0; i++) {
-            ret = zdb_read_value(rc, reply->element[i], i);
+            ret = zdb_read_value(rc->rd, rc->blocks[i], reply->element[i]);
         }
     } else if (reply->type == REDIS_REPLY_ERROR) {
         trace_zdb_server_error(reply->str);
@@ -539,33 +538,32 @@ static void zdb_read_done(ZdbCmd *cmd, redisReply *reply)
     } else {
         error_report("zdb: namespace '%s': MGET of %d keys from block %"
                      PRIu64 " got a reply of type %d with %zu elements",
-                     rc->s->addr.namespace, rc->nkeys, rc->first_block,
-                     reply->type, reply->elements);
+                     rc->rd->s->addr.namespace, rc->nkeys, rc->blocks[0],
+                     reply->type, (size_t)reply->elements);
         ret = -EIO;
     }
     zdb_wait_done(rc->wait, ret);
 }
 
-static int coroutine_fn GRAPH_RDLOCK
-zdb_co_preadv(BlockDriverState *bs, int64_t offset, int64_t bytes,
-              QEMUIOVector *qiov, BdrvRequestFlags flags)
+/*
+ * Fetches @n blocks from @pool into @rd: one GET, or MGETs of at most
+ * 1023 keys (and a bounded reply size), spread over the connections.
+ */
+static int coroutine_fn zdb_co_fetch(ZdbPool *pool, ZdbRead *rd,
+                                     const uint64_t *blocks, uint64_t n)
 {
-    BDRVZdbState *s = bs->opaque;
-    uint64_t first = offset / s->blocksize;
-    uint64_t nblocks = bytes / s->blocksize;
+    BDRVZdbState *s = rd->s;
     int per_cmd = MIN(ZDB_MGET_MAX_KEYS,
                       MAX(1, ZDB_MGET_MAX_BYTES / s->blocksize));
-    int ncmds = DIV_ROUND_UP(nblocks, per_cmd);
-    int nargs = MIN(nblocks, per_cmd) + 1;
+    int ncmds = DIV_ROUND_UP(n, per_cmd);
+    int nargs = MIN(n, per_cmd) + 1;
     g_autofree ZdbReadCmd *cmds = g_new(ZdbReadCmd, ncmds);
     g_autofree const char **argv = g_new(const char *, nargs);
     g_autofree size_t *argvlen = g_new(size_t, nargs);
     g_autofree uint8_t *keys = g_malloc(nargs * ZDB_KEY_LEN);
     ZdbWait wait;
-    int i, j, ret = 0;
+    int i, j, ret = 0, ret2;
 
-    assert(QEMU_IS_ALIGNED(offset | bytes, s->blocksize));
-    trace_zdb_co_preadv(bs, offset, bytes);
     zdb_wait_init(&wait);
     for (i = 0; i < ncmds; i++) {
         ZdbReadCmd *rc = &cmds[i];
@@ -573,20 +571,18 @@ zdb_co_preadv(BlockDriverState *bs, int64_t offset, int64_t bytes,
 
         rc->cmd.fn = zdb_read_done;
         rc->wait = &wait;
-        rc->s = s;
-        rc->qiov = qiov;
-        rc->first_block = first + (uint64_t)i * per_cmd;
-        rc->nkeys = MIN(per_cmd, nblocks - (uint64_t)i * per_cmd);
-        rc->qiov_offset = (uint64_t)i * per_cmd * s->blocksize;
+        rc->rd = rd;
+        rc->blocks = blocks + (uint64_t)i * per_cmd;
+        rc->nkeys = MIN(per_cmd, n - (uint64_t)i * per_cmd);
 
         argv[0] = rc->nkeys == 1 ? "GET" : "MGET";
         argvlen[0] = strlen(argv[0]);
         for (j = 0; j < rc->nkeys; j++) {
-            zdb_key(keys + j * ZDB_KEY_LEN, rc->first_block + j);
+            zdb_key(keys + j * ZDB_KEY_LEN, rc->blocks[j]);
             argv[j + 1] = (const char *)keys + j * ZDB_KEY_LEN;
             argvlen[j + 1] = ZDB_KEY_LEN;
         }
-        ret = zdb_co_get_conn(s, &conn);
+        ret = zdb_pool_co_get(pool, &conn);
         if (ret == 0) {
             /* hiredis copies the command out, so argv can be reused */
             ret = zdb_conn_send(conn, &rc->cmd, rc->nkeys + 1, argv, argvlen);
@@ -596,59 +592,132 @@ zdb_co_preadv(BlockDriverState *bs, int64_t offset, int64_t bytes,
         }
         wait.pending++;
     }
-    i = zdb_wait_all(&wait);
-    return ret < 0 ? ret : i;
+    ret2 = zdb_wait_all(&wait);
+    return ret < 0 ? ret : ret2;
+}
+
+static int coroutine_fn zdb_co_read(BDRVZdbState *s, int64_t offset,
+                                    int64_t bytes, QEMUIOVector *qiov)
+{
+    ZdbRead rd = {
+        .s = s, .qiov = qiov, .offset = offset, .bytes = bytes,
+    };
+    uint64_t first = offset / s->blocksize;
+    uint64_t n = (offset + bytes - 1) / s->blocksize - first + 1;
+    g_autofree uint64_t *blocks = g_new(uint64_t, n);
+    uint64_t i;
+
+    for (i = 0; i < n; i++) {
+        blocks[i] = first + i;
+    }
+    return zdb_co_fetch(s->pool, &rd, blocks, n);
+}
+
+static int coroutine_fn GRAPH_RDLOCK
+zdb_co_preadv(BlockDriverState *bs, int64_t offset, int64_t bytes,
+              QEMUIOVector *qiov, BdrvRequestFlags flags)
+{
+    trace_zdb_co_preadv(bs, offset, bytes);
+    if (bytes == 0) {
+        return 0;
+    }
+    return zdb_co_read(bs->opaque, offset, bytes, qiov);
 }
 
 /* ------------------------------------------------------------------ */
 /* Writes                                                              */
 /* ------------------------------------------------------------------ */
 
-/* Where the next block of a write starts in its QEMUIOVector */
-typedef struct ZdbIovCursor {
-    struct iovec *iov;
-    size_t off;
-} ZdbIovCursor;
+/*
+ * Writes in flight, oldest first.  A write that covers part of a block
+ * reads, patches and writes the whole block: no other write may touch
+ * that block meanwhile, or one of the two would be lost.  Such a
+ * "serialising" write waits until no write overlaps its blocks; any other
+ * write waits only for overlapping serialising ones.  Flush waits for
+ * every write older than itself.
+ */
+static void coroutine_fn zdb_write_begin(BDRVZdbState *s, ZdbWrite *w,
+                                         uint64_t first, uint64_t last,
+                                         bool serialising)
+{
+    ZdbWrite *o;
+
+    w->first = first;
+    w->last = last;
+    w->serialising = serialising;
+retry:
+    QTAILQ_FOREACH(o, &s->writes, next) {
+        if (o->first <= last && first <= o->last &&
+            (serialising || o->serialising)) {
+            qemu_co_queue_wait(&s->write_queue, NULL);
+            goto retry;
+        }
+    }
+    w->seq = ++s->write_seq;
+    QTAILQ_INSERT_TAIL(&s->writes, w, next);
+}
+
+static void coroutine_fn zdb_write_end(BDRVZdbState *s, ZdbWrite *w)
+{
+    QTAILQ_REMOVE(&s->writes, w, next);
+    qemu_co_queue_restart_all(&s->write_queue);
+}
+
+/* The value of each block of a write, in order */
+typedef struct ZdbValues {
+    uint64_t first;
+    uint64_t last;
+    uint8_t *head;          /* patched copy of block first, or NULL */
+    uint8_t *tail;          /* patched copy of block last, or NULL */
+    struct iovec *iov;      /* the whole blocks between, in place */
+    size_t iov_off;
+    uint8_t *bounce;        /* for a block split across iov elements */
+} ZdbValues;
 
 /*
- * The next @len bytes of the vector, in place when one element holds them
- * (guest buffers are usually whole pages), else gathered into *@bounce.
- * hiredis copies a command when it is queued, so one bounce buffer serves
- * every block of a request.
+ * The next whole block of the vector, in place when one element holds it
+ * (guest buffers are usually whole pages), else gathered into the bounce
+ * buffer.  hiredis copies a command when it is queued, so one bounce
+ * buffer serves every block of a request.
  */
-static const char *zdb_iov_next_block(ZdbIovCursor *c, size_t len,
-                                      uint8_t **bounce)
+static const char *zdb_values_next(ZdbValues *v, uint64_t block, size_t len)
 {
     uint8_t *dst;
     size_t left = len;
 
-    while (c->off == c->iov->iov_len) {
-        c->iov++;
-        c->off = 0;
+    if (block == v->first && v->head) {
+        return (const char *)v->head;
     }
-    if (c->iov->iov_len - c->off >= len) {
-        const char *p = (const char *)c->iov->iov_base + c->off;
-        c->off += len;
+    if (block == v->last && v->tail) {
+        return (const char *)v->tail;
+    }
+    while (v->iov_off == v->iov->iov_len) {
+        v->iov++;
+        v->iov_off = 0;
+    }
+    if (v->iov->iov_len - v->iov_off >= len) {
+        const char *p = (const char *)v->iov->iov_base + v->iov_off;
+        v->iov_off += len;
         return p;
     }
-    if (!*bounce) {
-        *bounce = g_malloc(len);
+    if (!v->bounce) {
+        v->bounce = g_malloc(len);
     }
-    dst = *bounce;
+    dst = v->bounce;
     while (left) {
         size_t step;
 
-        while (c->off == c->iov->iov_len) {
-            c->iov++;
-            c->off = 0;
+        while (v->iov_off == v->iov->iov_len) {
+            v->iov++;
+            v->iov_off = 0;
         }
-        step = MIN(left, c->iov->iov_len - c->off);
-        memcpy(dst, (const char *)c->iov->iov_base + c->off, step);
+        step = MIN(left, v->iov->iov_len - v->iov_off);
+        memcpy(dst, (const char *)v->iov->iov_base + v->iov_off, step);
         dst += step;
         left -= step;
-        c->off += step;
+        v->iov_off += step;
     }
-    return (const char *)*bounce;
+    return (const char *)v->bounce;
 }
 
 typedef struct ZdbWriteCmd {
@@ -664,35 +733,19 @@ static void zdb_write_done(ZdbCmd *cmd, redisReply *reply)
     zdb_wait_done(wc->wait, wc->check(reply));
 }
 
-static void coroutine_fn zdb_write_begin(BDRVZdbState *s, ZdbWrite *w)
-{
-    w->seq = ++s->write_seq;
-    QTAILQ_INSERT_TAIL(&s->writes, w, next);
-}
-
-static void coroutine_fn zdb_write_end(BDRVZdbState *s, ZdbWrite *w)
-{
-    QTAILQ_REMOVE(&s->writes, w, next);
-    qemu_co_queue_restart_all(&s->flush_queue);
-}
-
 /*
- * Sends SET (value != NULL, one blocksize each, contiguous) or DEL for
- * @n blocks from @first, at most ZDB_BATCH at a time.
+ * SET blocks [v->first, v->last] from @v, or DEL them when @v is NULL,
+ * at most ZDB_BATCH commands in flight.
  */
-static int coroutine_fn zdb_co_write_blocks(BDRVZdbState *s, uint64_t first,
-                                            uint64_t n, QEMUIOVector *qiov,
-                                            bool del)
+static int coroutine_fn zdb_co_put(BDRVZdbState *s, uint64_t first,
+                                   uint64_t last, ZdbValues *v)
 {
+    uint64_t n = last - first + 1;
     int batch = MIN(n, ZDB_BATCH);
     g_autofree ZdbWriteCmd *cmds = g_new(ZdbWriteCmd, batch);
-    g_autofree uint8_t *bounce = NULL;
-    ZdbIovCursor cur = { .iov = qiov ? qiov->iov : NULL };
     uint64_t done = 0;
-    ZdbWrite w;
     int ret = 0, ret2;
 
-    zdb_write_begin(s, &w);
     while (done < n && ret == 0) {
         ZdbWait wait;
         int i;
@@ -700,29 +753,20 @@ static int coroutine_fn zdb_co_write_blocks(BDRVZdbState *s, uint64_t first,
         zdb_wait_init(&wait);
         for (i = 0; i < batch && done < n; i++, done++) {
             uint8_t key[ZDB_KEY_LEN];
-            const char *argv[3];
-            size_t argvlen[3];
+            const char *argv[3] = { v ? "SET" : "DEL", (const char *)key };
+            size_t argvlen[3] = { 3, ZDB_KEY_LEN, s->blocksize };
             ZdbConn *conn;
 
             zdb_key(key, first + done);
-            argv[1] = (const char *)key;
-            argvlen[1] = ZDB_KEY_LEN;
-            if (del) {
-                argv[0] = "DEL";
-                argvlen[0] = 3;
-                cmds[i].check = zdb_reply_check_del;
-            } else {
-                argv[0] = "SET";
-                argvlen[0] = 3;
-                argvlen[2] = s->blocksize;
-                argv[2] = zdb_iov_next_block(&cur, s->blocksize, &bounce);
-                cmds[i].check = zdb_reply_check_write;
+            if (v) {
+                argv[2] = zdb_values_next(v, first + done, s->blocksize);
             }
+            cmds[i].check = v ? zdb_reply_check_write : zdb_reply_check_del;
             cmds[i].cmd.fn = zdb_write_done;
             cmds[i].wait = &wait;
-            ret = zdb_co_get_conn(s, &conn);
+            ret = zdb_pool_co_get(s->pool, &conn);
             if (ret == 0) {
-                ret = zdb_conn_send(conn, &cmds[i].cmd, del ? 2 : 3, argv,
+                ret = zdb_conn_send(conn, &cmds[i].cmd, v ? 3 : 2, argv,
                                     argvlen);
             }
             if (ret < 0) {
@@ -733,7 +777,78 @@ static int coroutine_fn zdb_co_write_blocks(BDRVZdbState *s, uint64_t first,
         ret2 = zdb_wait_all(&wait);
         ret = ret < 0 ? ret : ret2;
     }
+    return ret;
+}
+
+/* Reads whole block @block and lays @len bytes of @qiov at @boff over it */
+static int coroutine_fn zdb_co_patch_block(BDRVZdbState *s, uint64_t block,
+                                           uint8_t *buf, size_t boff,
+                                           QEMUIOVector *qiov, size_t qoff,
+                                           size_t len)
+{
+    QEMUIOVector local;
+    int ret;
+
+    qemu_iovec_init_buf(&local, buf, s->blocksize);
+    ret = zdb_co_read(s, block * s->blocksize, s->blocksize, &local);
+    if (ret < 0) {
+        return ret;
+    }
+    if (qiov) {
+        qemu_iovec_to_buf(qiov, qoff, buf + boff, len);
+    } else {
+        memset(buf + boff, 0, len);
+    }
+    return 0;
+}
+
+/* Writes [offset, offset + bytes) from @qiov (zeros when NULL). */
+static int coroutine_fn zdb_co_write(BDRVZdbState *s, int64_t offset,
+                                     int64_t bytes, QEMUIOVector *qiov)
+{
+    uint32_t bsz = s->blocksize;
+    uint64_t first = offset / bsz;
+    uint64_t last = (offset + bytes - 1) / bsz;
+    size_t head = offset % bsz;
+    size_t tail = (offset + bytes) % bsz;
+    ZdbValues v = {
+        .first = first,
+        .last = last,
+        .iov = qiov ? qiov->iov : NULL,
+    };
+    ZdbWrite w;
+    int ret = 0;
+
+    zdb_write_begin(s, &w, first, last, head || tail);
+    if (head || (first == last && tail)) {
+        size_t len = MIN(bytes, bsz - head);
+        v.head = g_malloc(bsz);
+        ret = zdb_co_patch_block(s, first, v.head, head, qiov, 0, len);
+        v.iov_off = len;
+    }
+    if (ret == 0 && tail && !(first == last && v.head)) {
+        v.tail = g_malloc(bsz);
+        ret = zdb_co_patch_block(s, last, v.tail, 0, qiov, bytes - tail,
+                                 tail);
+    }
+    if (ret == 0 && qiov && v.iov_off) {
+        /* position the cursor after the head block's part */
+        size_t skip = v.iov_off;
+        v.iov_off = 0;
+        while (skip >= v.iov->iov_len - v.iov_off && skip) {
+            skip -= v.iov->iov_len - v.iov_off;
+            v.iov++;
+            v.iov_off = 0;
+        }
+        v.iov_off += skip;
+    }
+    if (ret == 0) {
+        ret = zdb_co_put(s, first, last, &v);
+    }
     zdb_write_end(s, &w);
+    g_free(v.head);
+    g_free(v.tail);
+    g_free(v.bounce);
     return ret;
 }
 
@@ -741,27 +856,39 @@ static int coroutine_fn GRAPH_RDLOCK
 zdb_co_pwritev(BlockDriverState *bs, int64_t offset, int64_t bytes,
                QEMUIOVector *qiov, BdrvRequestFlags flags)
 {
-    BDRVZdbState *s = bs->opaque;
-
-    assert(QEMU_IS_ALIGNED(offset | bytes, s->blocksize));
     trace_zdb_co_pwritev(bs, offset, bytes);
-    return zdb_co_write_blocks(s, offset / s->blocksize, bytes / s->blocksize,
-                               qiov, false);
+    if (bytes == 0) {
+        return 0;
+    }
+    return zdb_co_write(bs->opaque, offset, bytes, qiov);
 }
 
-/* A missing key reads as zeros: zeroing and discarding are deletes. */
+/* Deletes whole blocks [first, last]: a missing key reads as zeros. */
+static int coroutine_fn zdb_co_drop(BDRVZdbState *s, uint64_t first,
+                                    uint64_t last)
+{
+    ZdbWrite w;
+    int ret;
+
+    zdb_write_begin(s, &w, first, last, false);
+    ret = zdb_co_put(s, first, last, NULL);
+    zdb_write_end(s, &w);
+    return ret;
+}
+
 static int coroutine_fn GRAPH_RDLOCK
 zdb_co_pwrite_zeroes(BlockDriverState *bs, int64_t offset, int64_t bytes,
                      BdrvRequestFlags flags)
 {
     BDRVZdbState *s = bs->opaque;
 
-    if (!QEMU_IS_ALIGNED(offset | bytes, s->blocksize)) {
-        return -ENOTSUP;    /* the block layer writes a zeroed buffer */
-    }
     trace_zdb_co_pwrite_zeroes(bs, offset, bytes);
-    return zdb_co_write_blocks(s, offset / s->blocksize, bytes / s->blocksize,
-                               NULL, true);
+    if (!QEMU_IS_ALIGNED(offset | bytes, s->blocksize)) {
+        /* the block layer falls back to writing a zeroed buffer */
+        return -ENOTSUP;
+    }
+    return zdb_co_drop(s, offset / s->blocksize,
+                       (offset + bytes) / s->blocksize - 1);
 }
 
 static int coroutine_fn GRAPH_RDLOCK
@@ -771,12 +898,12 @@ zdb_co_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes)
     uint64_t first = DIV_ROUND_UP(offset, s->blocksize);
     uint64_t end = (offset + bytes) / s->blocksize;
 
+    trace_zdb_co_pdiscard(bs, offset, bytes);
     /* Discard is advisory: partial blocks are left as they are. */
     if (end <= first) {
         return 0;
     }
-    trace_zdb_co_pdiscard(bs, offset, bytes);
-    return zdb_co_write_blocks(s, first, end - first, NULL, true);
+    return zdb_co_drop(s, first, end - 1);
 }
 
 /* Every write that was issued before the flush has been acknowledged. */
@@ -787,7 +914,7 @@ static int coroutine_fn GRAPH_RDLOCK zdb_co_flush(BlockDriverState *bs)
     ZdbWrite *oldest;
 
     while ((oldest = QTAILQ_FIRST(&s->writes)) && oldest->seq <= barrier) {
-        qemu_co_queue_wait(&s->flush_queue, NULL);
+        qemu_co_queue_wait(&s->write_queue, NULL);
     }
     return 0;
 }
@@ -829,13 +956,12 @@ zdb_co_block_status(BlockDriverState *bs, bool want_zero, int64_t offset,
 {
     BDRVZdbState *s = bs->opaque;
     uint64_t first = offset / s->blocksize;
-    int n = MIN(DIV_ROUND_UP(bytes, s->blocksize), ZDB_BATCH);
+    uint64_t last = (offset + bytes - 1) / s->blocksize;
+    int n = MIN(last - first + 1, ZDB_BATCH);
     g_autofree ZdbExistsCmd *cmds = g_new(ZdbExistsCmd, n);
     ZdbWait wait;
     int i, ret = 0, ret2;
-    int64_t run;
 
-    assert(QEMU_IS_ALIGNED(offset, s->blocksize));
     zdb_wait_init(&wait);
     for (i = 0; i < n; i++) {
         uint8_t key[ZDB_KEY_LEN];
@@ -847,7 +973,7 @@ zdb_co_block_status(BlockDriverState *bs, bool want_zero, int64_t offset,
         cmds[i].cmd.fn = zdb_exists_done;
         cmds[i].wait = &wait;
         cmds[i].exists = -1;
-        ret = zdb_co_get_conn(s, &conn);
+        ret = zdb_pool_co_get(s->pool, &conn);
         if (ret == 0) {
             ret = zdb_conn_send(conn, &cmds[i].cmd, 2, argv, argvlen);
         }
@@ -864,8 +990,7 @@ zdb_co_block_status(BlockDriverState *bs, bool want_zero, int64_t offset,
     for (i = 1; i < n && cmds[i].exists == cmds[0].exists; i++) {
         /* count the run */
     }
-    run = (int64_t)i * s->blocksize;
-    *pnum = MIN(run, bytes);
+    *pnum = MIN((int64_t)(first + i) * s->blocksize - offset, bytes);
     *map = offset;
     *file = bs;
     return BDRV_BLOCK_OFFSET_VALID |
@@ -901,7 +1026,7 @@ static int coroutine_fn zdb_co_write_geometry(BDRVZdbState *s,
 
     zdb_wait_init(&wait);
     cmd.opaque = &wait;
-    ret = zdb_co_get_conn(s, &conn);
+    ret = zdb_pool_co_get(s->pool, &conn);
     if (ret == 0) {
         ret = zdb_conn_send(conn, &cmd, 3, argv, argvlen);
     }
@@ -938,8 +1063,7 @@ zdb_co_truncate(BlockDriverState *bs, int64_t offset, bool exact,
          * zero the tail of a new partial last block.
          */
         if (old_blocks > new_blocks) {
-            ret = zdb_co_write_blocks(s, new_blocks, old_blocks - new_blocks,
-                                      NULL, true);
+            ret = zdb_co_drop(s, new_blocks, old_blocks - 1);
             if (ret < 0) {
                 error_setg_errno(errp, -ret, "zdb: cannot drop blocks past "
                                  "the new end");
@@ -947,16 +1071,9 @@ zdb_co_truncate(BlockDriverState *bs, int64_t offset, bool exact,
             }
         }
         if (tail) {
-            QEMUIOVector qiov;
-            g_autofree uint8_t *buf = g_malloc(s->blocksize);
-            int64_t start = (new_blocks - 1) * s->blocksize;
-
-            qemu_iovec_init_buf(&qiov, buf, s->blocksize);
-            ret = zdb_co_preadv(bs, start, s->blocksize, &qiov, 0);
-            if (ret == 0) {
-                memset(buf + tail, 0, s->blocksize - tail);
-                ret = zdb_co_pwritev(bs, start, s->blocksize, &qiov, 0);
-            }
+            ret = zdb_co_write(s, offset,
+                               MIN(s->size - offset, s->blocksize - tail),
+                               NULL);
             if (ret < 0) {
                 error_setg_errno(errp, -ret, "zdb: cannot zero the tail of "
                                  "the last block");
@@ -1049,7 +1166,7 @@ static int zdb_open(BlockDriverState *bs, QDict *options, int flags,
     QemuOpts *opts;
     uint64_t nconns;
     bool read_only = false;
-    int i, ret = -EINVAL;
+    int ret = -EINVAL;
 
     opts = qemu_opts_create(&runtime_opts, NULL, 0, &error_abort);
     if (!qemu_opts_absorb_qdict(opts, options, errp)) {
@@ -1079,12 +1196,8 @@ static int zdb_open(BlockDriverState *bs, QDict *options, int flags,
     }
 
     QTAILQ_INIT(&s->writes);
-    qemu_co_queue_init(&s->flush_queue);
-    s->nconns = nconns;
-    s->conns = g_new0(ZdbConn *, nconns);
-    for (i = 0; i < nconns; i++) {
-        s->conns[i] = zdb_conn_new(&s->addr, bdrv_get_aio_context(bs));
-    }
+    qemu_co_queue_init(&s->write_queue);
+    s->pool = zdb_pool_new(&s->addr, nconns, bdrv_get_aio_context(bs));
     bs->supported_zero_flags = BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK;
     trace_zdb_open(bs, s->addr.namespace, s->size, s->blocksize, nconns);
     qemu_opts_del(opts);
@@ -1099,12 +1212,8 @@ fail:
 static void zdb_close(BlockDriverState *bs)
 {
     BDRVZdbState *s = bs->opaque;
-    int i;
 
-    for (i = 0; i < s->nconns; i++) {
-        zdb_conn_free(s->conns[i]);
-    }
-    g_free(s->conns);
+    zdb_pool_free(s->pool);
     zdb_addr_clear(&s->addr);
 }
 
@@ -1112,7 +1221,8 @@ static void zdb_refresh_limits(BlockDriverState *bs, Error **errp)
 {
     BDRVZdbState *s = bs->opaque;
 
-    bs->bl.request_alignment = s->blocksize;
+    /* partial blocks are read-modify-written here (zdb_co_write) */
+    bs->bl.request_alignment = BDRV_SECTOR_SIZE;
     bs->bl.pwrite_zeroes_alignment = s->blocksize;
     bs->bl.pdiscard_alignment = s->blocksize;
     bs->bl.opt_transfer = s->blocksize;
@@ -1146,22 +1256,16 @@ static void zdb_refresh_filename(BlockDriverState *bs)
 static void zdb_detach_aio_context(BlockDriverState *bs)
 {
     BDRVZdbState *s = bs->opaque;
-    int i;
 
-    for (i = 0; i < s->nconns; i++) {
-        zdb_conn_detach_aio_context(s->conns[i]);
-    }
+    zdb_pool_detach_aio_context(s->pool);
 }
 
 static void zdb_attach_aio_context(BlockDriverState *bs,
                                    AioContext *new_context)
 {
     BDRVZdbState *s = bs->opaque;
-    int i;
 
-    for (i = 0; i < s->nconns; i++) {
-        zdb_conn_attach_aio_context(s->conns[i], new_context);
-    }
+    zdb_pool_attach_aio_context(s->pool, new_context);
 }
 
 static QemuOptsList zdb_create_opts = {

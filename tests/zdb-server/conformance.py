@@ -1,0 +1,1080 @@
+#!/usr/bin/env python3
+#
+# Conformance test of zdb-server against ZDB-PROTOCOL.md (0-db v2.0.7).
+#
+# By default it starts its own servers (zdb-server-ctl, in a temporary
+# directory) and runs every check over TCP and over the unix socket, then
+# the checks of the speed profile, persistence and fault injection.
+#
+# Against another server (a real 0-db, say):
+#   ZDB_TEST_SOCKET=/path      or   ZDB_TEST_HOST=h ZDB_TEST_PORT=p
+#   ZDB_TEST_ADMIN=password    if that server runs with --admin
+# Fault injection, persistence and our own commands are then skipped.
+#
+# Output: one "ok - ..." / "not ok - ..." line per check, then
+# "N passed, N failed, N skipped".  Exit status 0 only if all passed.
+#
+# SPDX-License-Identifier: GPL-2.0-or-later
+
+import hashlib
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import resp  # noqa: E402
+from resp import Conn, Error, Status, pack  # noqa: E402
+
+CTL = os.path.join(HERE, "zdb-server-ctl")
+MIB = 1024 * 1024
+
+counts = {"passed": 0, "failed": 0, "skipped": 0}
+
+
+def check(cond, desc, got=None):
+    if cond:
+        counts["passed"] += 1
+        print("ok - %s" % desc)
+    else:
+        counts["failed"] += 1
+        print("not ok - %s" % desc)
+        if got is not None:
+            text = repr(got)
+            print("#   got: %s" % (text[:300] + "..." if len(text) > 300
+                                   else text))
+    sys.stdout.flush()
+    return cond
+
+
+def skip(desc, why):
+    counts["skipped"] += 1
+    print("ok - %s # SKIP %s" % (desc, why))
+    sys.stdout.flush()
+
+
+def is_err(reply, text):
+    return isinstance(reply, Error) and reply == text
+
+
+def is_ok(reply):
+    return isinstance(reply, Status) and reply == "OK"
+
+
+def uniq(prefix):
+    return "%s%s" % (prefix, secrets.token_hex(4))
+
+
+def nsinfo(conn, name):
+    r = conn.call("NSINFO", name)
+    if not isinstance(r, bytes):
+        return {}
+    out = {}
+    for line in r.decode().splitlines():
+        if ": " in line:
+            k, v = line.split(": ", 1)
+            out[k] = v
+    return out
+
+
+def sha1hex(text):
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+class Server:
+    """A zdb-server of ours, run with zdb-server-ctl."""
+
+    def __init__(self, workdir, args=(), name="srv"):
+        self.dir = os.path.join(workdir, name)
+        self.args = list(args)
+        self.admin = None
+        if "--admin" in self.args:
+            self.admin = self.args[self.args.index("--admin") + 1]
+        self.external = False
+        self.start()
+
+    def start(self, wait_ping=True):
+        out = subprocess.run([CTL, "start", self.dir] + self.args,
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError("zdb-server-ctl start failed: " + out.stderr)
+        kv = dict(x.split("=", 1) for x in out.stdout.split())
+        self.port = int(kv["port"])
+        self.socket = kv["socket"]
+        self.pid = int(kv["pid"])
+
+    def stop(self, sig="stop"):
+        subprocess.run([CTL, sig, self.dir], check=True)
+
+    def conn(self, tcp=False, **kw):
+        if tcp:
+            return Conn("127.0.0.1", self.port, **kw)
+        return Conn(path=self.socket, **kw)
+
+    def admin_conn(self, tcp=False):
+        c = self.conn(tcp)
+        if self.admin:
+            c.call("AUTH", self.admin)
+        return c
+
+
+class External:
+    """A server given by the environment."""
+
+    def __init__(self, params, admin):
+        self.params = params
+        self.admin = admin
+        self.external = True
+        self.socket = params.get("path")
+        self.port = params.get("port")
+        self.host = params.get("host", "127.0.0.1")
+
+    def conn(self, tcp=False, **kw):
+        if tcp:
+            return Conn(self.host, self.port, **kw)
+        return Conn(path=self.socket, **kw)
+
+    def admin_conn(self, tcp=False):
+        c = self.conn(tcp)
+        if self.admin:
+            c.call("AUTH", self.admin)
+        return c
+
+
+#
+# The facts of ZDB-PROTOCOL.md, run over one transport
+#
+
+def suite_wire(srv, tcp, tag):
+    with srv.conn(tcp) as c:
+        check(c.call("PING") == "PONG" and isinstance(c.call("PING"), Status),
+              "%s: PING answers +PONG" % tag)
+
+        # pipelining: many requests in one write, replies in order
+        keys = [b"pipe-%s-%d" % (tag.encode(), i) for i in range(100)]
+        cmds = []
+        for i, k in enumerate(keys):
+            cmds.append(("SET", k, b"v%d" % i))
+            cmds.append(("GET", k))
+        r = c.pipeline(cmds)
+        want = []
+        for i, k in enumerate(keys):
+            want += [k, b"v%d" % i]
+        check(r == want, "%s: 200 pipelined requests answered in order"
+              % tag, r[:4])
+        c.pipeline([("DEL", k) for k in keys])
+
+    # many clients at once
+    conns = [srv.conn(tcp) for _ in range(64)]
+    try:
+        for i, c in enumerate(conns):
+            c.send(pack("SET", "many-%s-%d" % (tag, i), "x" * i))
+        ok = all(c.read() == b"many-%s-%d" % (tag.encode(), i)
+                 for i, c in enumerate(conns))
+        for i, c in enumerate(conns):
+            c.send(pack("GET", "many-%s-%d" % (tag, i)))
+        ok = ok and all(c.read() == b"x" * i for i, c in enumerate(conns))
+        for i, c in enumerate(conns):
+            c.call("DEL", "many-%s-%d" % (tag, i))
+        check(ok, "%s: 64 clients connected at once, all answered" % tag)
+    finally:
+        for c in conns:
+            c.close()
+
+
+def suite_keys(srv, tcp, tag):
+    p = "k-%s-" % tag
+    with srv.conn(tcp) as c:
+        r = c.call("SET", p + "a", "hello")
+        check(r == (p + "a").encode(),
+              "%s: SET answers the key as a bulk string" % tag, r)
+        r = c.call("SET", p + "a", "hello")
+        check(r is None, "%s: SET of the value already held answers nil"
+              % tag, r)
+        r = c.call("SET", p + "a", "world")
+        check(r == (p + "a").encode(),
+              "%s: SET of a new value answers the key again" % tag, r)
+        check(c.call("GET", p + "a") == b"world",
+              "%s: GET answers the value" % tag)
+        check(c.call("GET", p + "nosuch") is None,
+              "%s: GET of a missing key answers nil" % tag)
+        check(c.call("EXISTS", p + "a") == 1,
+              "%s: EXISTS answers :1 for a key" % tag)
+        check(c.call("EXISTS", p + "nosuch") == 0,
+              "%s: EXISTS answers :0 for a missing key" % tag)
+        r = c.call("DEL", p + "a")
+        check(is_ok(r), "%s: DEL answers +OK" % tag, r)
+        check(c.call("GET", p + "a") is None,
+              "%s: GET of a deleted key answers nil" % tag)
+        r = c.call("DEL", p + "a")
+        check(is_err(r, "Key not found"),
+              "%s: DEL of a missing key answers -Key not found" % tag, r)
+        r = c.call("SET", p + "a", "world")
+        check(r == (p + "a").encode() and c.call("GET", p + "a") == b"world",
+              "%s: SET after DEL of the same value stores it again" % tag, r)
+        c.call("DEL", p + "a")
+
+        # binary keys and values
+        bkey = b"\x00\r\n\xff" + p.encode() + b"\x00"
+        bval = bytes(range(256)) * 3
+        r = c.call("SET", bkey, bval)
+        check(r == bkey and c.call("GET", bkey) == bval,
+              "%s: binary keys and values round-trip" % tag, r)
+        c.call("DEL", bkey)
+
+        k255 = (p.encode() + b"x" * 255)[:255]
+        r = c.call("SET", k255, "v")
+        check(r == k255, "%s: a 255-byte key is accepted" % tag, r)
+        c.call("DEL", k255)
+        r = c.call("SET", k255 + b"y", "v")
+        check(is_err(r, "Key too large"),
+              "%s: a 256-byte key answers -Key too large" % tag, r)
+
+        r = c.call("SET", p + "empty", "")
+        check(r == (p + "empty").encode(),
+              "%s: SET of an empty value is accepted" % tag, r)
+        check(c.call("EXISTS", p + "empty") == 1 and
+              c.call("GET", p + "empty") == b"",
+              "%s: an empty value is a real, existing key" % tag)
+        c.call("DEL", p + "empty")
+
+        # MGET
+        c.call("SET", p + "m1", "one")
+        c.call("SET", p + "m2", "two")
+        r = c.call("MGET", p + "m1", p + "nosuch", p + "m2")
+        check(r == [b"one", None, b"two"],
+              "%s: MGET answers an array of value or nil per key" % tag, r)
+        r = c.call("MGET")
+        check(is_err(r, "Invalid arguments"),
+              "%s: MGET with no key answers -Invalid arguments" % tag, r)
+        many = [p + "m%d" % (i % 3) for i in range(1023)]
+        r = c.call("MGET", *many)
+        check(isinstance(r, list) and len(r) == 1023 and
+              r[1] == b"one" and r[2] == b"two" and r[0] is None,
+              "%s: MGET of 1023 keys is answered" % tag,
+              r if not isinstance(r, list) else len(r))
+        c.call("DEL", p + "m1")
+        c.call("DEL", p + "m2")
+
+        r = c.call("DBSIZE")
+        check(isinstance(r, int), "%s: DBSIZE answers an integer" % tag, r)
+        r = c.call("NOSUCHCOMMAND", "x")
+        check(is_err(r, "Command not supported"),
+              "%s: an unknown command answers -Command not supported" % tag,
+              r)
+        r = c.call("INFO")
+        ok = isinstance(r, bytes) and r.startswith(b"# server")
+        text = r.decode("utf-8", "replace") if isinstance(r, bytes) else ""
+        check(ok and "server_name: 0-db (zdb)\n" in text and
+              "server_revision: v2.0.7\n" in text,
+              "%s: INFO is a bulk string: # server, 0-db (zdb), v2.0.7" % tag,
+              r)
+
+    # MGET past the limit: 0-db's parser refuses more than 1024 items
+    with srv.conn(tcp) as c:
+        r = c.call("MGET", *["k%d" % i for i in range(1024)])
+        check(is_err(r, "Too many arguments"),
+              "%s: MGET of 1024 keys answers -Too many arguments" % tag, r)
+
+    # values up to 8 MiB; more drops the connection without a reply
+    with srv.conn(tcp) as c:
+        big = os.urandom(8 * MIB)
+        r = c.call("SET", p + "big", big)
+        check(r == (p + "big").encode() and c.call("GET", p + "big") == big,
+              "%s: an 8 MiB value is stored and read back" % tag, r)
+        c.call("DEL", p + "big")
+    check(too_big_dropped(srv, tcp),
+          "%s: a value over 8 MiB drops the connection, no reply" % tag)
+
+
+def too_big_dropped(srv, tcp):
+    c = srv.conn(tcp, timeout=10)
+    s = c.sock
+    got = b""
+    try:
+        s.sendall(b"*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$%d\r\n" % (8 * MIB + 1))
+        try:
+            s.sendall(b"\0" * (8 * MIB + 1) + b"\r\n")
+        except OSError:
+            pass
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    except socket.timeout:
+        return False
+    except OSError:
+        pass
+    finally:
+        c.close()
+    return got == b""
+
+
+def suite_namespaces(srv, tcp, tag):
+    ns = uniq("zt")
+    pw = "pw-" + secrets.token_hex(3)
+
+    # every connection starts in "default"
+    k = "default-" + ns
+    with srv.conn(tcp) as a, srv.conn(tcp) as b:
+        a.call("SET", k, "here")
+        check(b.call("GET", k) == b"here",
+              "%s: a new connection starts in namespace default" % tag)
+        a.call("DEL", k)
+
+    with srv.conn(tcp) as c:
+        r = c.call("SELECT", ns + "-nosuch")
+        check(is_err(r, "Namespace not found"),
+              "%s: SELECT of a missing namespace answers -Namespace not "
+              "found" % tag, r)
+
+    with srv.admin_conn(tcp) as adm:
+        r = adm.call("NSNEW", ns)
+        check(is_ok(r), "%s: NSNEW answers +OK" % tag, r)
+        if not is_ok(r):
+            return
+        try:
+            namespaces_body(srv, tcp, tag, adm, ns, pw)
+        finally:
+            adm.call("NSDEL", ns)
+        r = adm.call("NSLIST")
+        check(isinstance(r, list) and b"default" in r and
+              ns.encode() not in r,
+              "%s: NSDEL removes the namespace from NSLIST" % tag, r)
+
+
+def namespaces_body(srv, tcp, tag, adm, ns, pw):
+    r = adm.call("NSLIST")
+    check(isinstance(r, list) and r[0] == b"default" and ns.encode() in r,
+          "%s: NSLIST lists default first and the new namespace" % tag, r)
+
+    with srv.conn(tcp) as c:
+        check(is_ok(c.call("SELECT", ns)),
+              "%s: SELECT of an open namespace answers +OK" % tag)
+        c.call("SET", "k1", "v1")
+        c.call("SET", "k2", "")
+        info = nsinfo(c, ns)
+        check(info.get("entries") == "2" and info.get("public") == "yes" and
+              info.get("password") == "no" and
+              info.get("data_size_bytes") == "2" and
+              info.get("data_limits_bytes") == "0" and
+              info.get("mode") == "userkey" and info.get("worm") == "no" and
+              info.get("locked") == "no",
+              "%s: NSINFO has entries, public, password, data_size_bytes, "
+              "data_limits_bytes, mode, worm, locked" % tag, info)
+        check(c.call("DBSIZE") == 2,
+              "%s: DBSIZE counts the keys of the namespace" % tag)
+
+    # password protected, public (the default): read-only without password
+    check(is_ok(adm.call("NSSET", ns, "password", pw)),
+          "%s: NSSET password answers +OK" % tag)
+    with srv.conn(tcp) as c:
+        r = c.call("SELECT", ns, "wrong")
+        check(is_err(r, "Access denied"),
+              "%s: SELECT with a wrong password answers -Access denied" % tag,
+              r)
+        r = c.call("SELECT", ns)
+        check(is_ok(r), "%s: SELECT of a public protected namespace without "
+              "password answers +OK" % tag, r)
+        check(c.call("GET", "k1") == b"v1",
+              "%s: ... and it can be read" % tag)
+        r = c.call("SET", "k3", "v")
+        check(is_err(r, "Namespace is in read-only mode"),
+              "%s: ... but SET answers -Namespace is in read-only mode" % tag,
+              r)
+        r = c.call("DEL", "k1")
+        check(is_err(r, "Namespace is in read-only mode"),
+              "%s: ... and DEL too" % tag, r)
+        r = c.call("SELECT", ns, pw)
+        check(is_ok(r) and c.call("SET", "k3", "v") == b"k3",
+              "%s: SELECT with the password makes it writable" % tag, r)
+        c.call("DEL", "k3")
+
+    # private: refused without password
+    adm.call("NSSET", ns, "public", "0")
+    with srv.conn(tcp) as c:
+        r = c.call("SELECT", ns)
+        check(is_err(r, "Namespace protected and private"),
+              "%s: SELECT of a private protected namespace without password "
+              "answers -Namespace protected and private" % tag, r)
+        info = nsinfo(c, ns)
+        check(info.get("public") == "no" and info.get("password") == "yes",
+              "%s: NSINFO shows public: no, password: yes" % tag, info)
+
+        # SECURE: no password on the wire
+        r = c.call("AUTH", "SECURE", "CHALLENGE")
+        check(isinstance(r, Status) and re.fullmatch("[0-9a-f]{16}", r),
+              "%s: AUTH SECURE CHALLENGE answers +<16 hex nonce>" % tag, r)
+        nonce = str(r)
+        r = c.call("SELECT", ns, "SECURE", sha1hex(nonce + ":wrong"))
+        check(is_err(r, "Access denied"),
+              "%s: SELECT SECURE with a wrong hash answers -Access denied"
+              % tag, r)
+        r = c.call("SELECT", ns, "SECURE", sha1hex(nonce + ":" + pw))
+        check(is_ok(r), "%s: SELECT name SECURE sha1(nonce:password) "
+              "answers +OK" % tag, r)
+        check(c.call("SET", "k4", "v") == b"k4",
+              "%s: ... and the namespace is writable" % tag)
+        c.call("DEL", "k4")
+    with srv.conn(tcp) as c:
+        r = c.call("SELECT", ns, "SECURE", "0" * 40)
+        check(is_err(r, "No CHALLENGE requested, secure authentication not "
+                        "available"),
+              "%s: SELECT SECURE without a challenge is refused" % tag, r)
+
+    # FLUSH: only private protected namespaces
+    with srv.conn(tcp) as c:
+        r = c.call("FLUSH")
+        check(is_err(r, "Flushing public namespace denied"),
+              "%s: FLUSH of default is denied" % tag, r)
+        c.call("SELECT", ns, pw)
+        check(c.call("DBSIZE") == 2, "%s: keys before FLUSH" % tag)
+        r = c.call("FLUSH")
+        check(is_ok(r) and c.call("DBSIZE") == 0 and
+              c.call("GET", "k1") is None,
+              "%s: FLUSH erases the whole private protected namespace" % tag,
+              r)
+    adm.call("NSSET", ns, "public", "1")
+    with srv.conn(tcp) as c:
+        c.call("SELECT", ns, pw)
+        r = c.call("FLUSH")
+        check(is_err(r, "Flushing public namespace denied"),
+              "%s: FLUSH of a public protected namespace is denied" % tag, r)
+    adm.call("NSSET", ns, "password", "*")
+    check(nsinfo(adm, ns).get("password") == "no",
+          "%s: NSSET password * clears the password" % tag)
+
+    # maxsize
+    adm.call("NSSET", ns, "maxsize", "10000")
+    with srv.conn(tcp) as c:
+        c.call("SELECT", ns)
+        check(nsinfo(c, ns).get("data_limits_bytes") == "10000",
+              "%s: NSINFO data_limits_bytes shows maxsize" % tag)
+        r1 = c.call("SET", "a", "x" * 6000)
+        r2 = c.call("SET", "b", "x" * 6000)
+        check(r1 == b"a" and is_err(r2, "No space left on this namespace"),
+              "%s: a SET past maxsize answers -No space left on this "
+              "namespace" % tag, [r1, r2])
+        r = c.call("SET", "a", "y" * 9000)
+        check(r == b"a", "%s: replacing a value may use the room of the old "
+              "one" % tag, r)
+        c.call("DEL", "a")
+    adm.call("NSSET", ns, "maxsize", "0")
+
+    # lock: reads work, writes refused
+    with srv.conn(tcp) as c:
+        c.call("SELECT", ns)
+        c.call("SET", "l", "v")
+        check(is_ok(adm.call("NSSET", ns, "lock", "1")),
+              "%s: NSSET lock 1 answers +OK" % tag)
+        check(nsinfo(c, ns).get("locked") == "yes",
+              "%s: NSINFO shows locked: yes" % tag)
+        check(c.call("GET", "l") == b"v" and c.call("EXISTS", "l") == 1,
+              "%s: a locked namespace can be read" % tag)
+        r = c.call("SET", "l", "w")
+        check(is_err(r, "Namespace is temporarily locked (read-only)"),
+              "%s: SET on a locked namespace answers -Namespace is "
+              "temporarily locked (read-only)" % tag, r)
+        r = c.call("DEL", "l")
+        check(is_err(r, "Namespace is temporarily locked (read-only)"),
+              "%s: DEL on a locked namespace is refused too" % tag, r)
+        adm.call("NSSET", ns, "lock", "0")
+        check(c.call("SET", "l", "w") == b"l",
+              "%s: NSSET lock 0 makes it writable again" % tag)
+
+        # freeze: reads and writes refused
+        check(is_ok(adm.call("NSSET", ns, "freeze", "1")),
+              "%s: NSSET freeze 1 answers +OK" % tag)
+        frozen = "Namespace is temporarily frozen (read-write disabled)"
+        r = [c.call("GET", "l"), c.call("SET", "l", "x"),
+             c.call("MGET", "l"), c.call("EXISTS", "l")]
+        check(all(is_err(x, frozen) for x in r),
+              "%s: GET, SET, MGET, EXISTS on a frozen namespace answer "
+              "-%s" % (tag, frozen), r)
+        adm.call("NSSET", ns, "freeze", "0")
+        check(c.call("GET", "l") == b"w",
+              "%s: NSSET freeze 0 makes it usable again" % tag)
+        c.call("DEL", "l")
+
+    # sequential mode
+    seq = ns + "s"
+    adm.call("NSNEW", seq)
+    try:
+        r = adm.call("NSSET", seq, "mode", "seq")
+        check(is_ok(r), "%s: NSSET mode seq answers +OK" % tag, r)
+        check(nsinfo(adm, seq).get("mode") == "sequential",
+              "%s: NSINFO of a sequential namespace shows mode: sequential"
+              % tag)
+        with srv.conn(tcp) as c:
+            c.call("SELECT", seq)
+            r = c.call("SET", "userkey", "v")
+            check(is_err(r, "Invalid key, only update authorized"),
+                  "%s: SET of a user key in sequential mode answers "
+                  "-Invalid key, only update authorized" % tag, r)
+            r = c.call("SET", "", "first")
+            check(isinstance(r, bytes) and len(r) == 4 and
+                  c.call("GET", r) == b"first",
+                  "%s: SET with an empty key in sequential mode makes a "
+                  "key" % tag, r)
+            r2 = c.call("SET", r, "again") if isinstance(r, bytes) else None
+            check(r2 == r and c.call("GET", r) == b"again",
+                  "%s: SET of a key the server made updates it" % tag, r2)
+        r = adm.call("NSSET", seq, "mode", "user")
+        check(is_err(r, "Cannot change mode of used namespace"),
+              "%s: the mode of a used namespace cannot change" % tag, r)
+    finally:
+        adm.call("NSDEL", seq)
+
+
+def suite_admin_open(srv, tcp, tag):
+    """A server without --admin treats every client as admin."""
+    ns = uniq("zt")
+    with srv.conn(tcp) as c:
+        r = c.call("NSNEW", ns)
+        check(is_ok(r), "%s: without --admin any client may NSNEW" % tag, r)
+        r = c.call("NSSET", ns, "maxsize", "1")
+        check(is_ok(r), "%s: ... NSSET" % tag, r)
+        r = c.call("NSDEL", ns)
+        check(is_ok(r), "%s: ... and NSDEL" % tag, r)
+        r = c.call("AUTH", "x")
+        check(is_err(r, "Authentication disabled"),
+              "%s: AUTH without --admin answers -Authentication disabled"
+              % tag, r)
+
+
+def suite_admin(srv, tcp, tag):
+    """A server with --admin PW (srv.admin)."""
+    ns = uniq("zt")
+    pw = srv.admin
+    with srv.conn(tcp) as c:
+        r = [c.call("NSNEW", ns), c.call("NSSET", "x", "maxsize", "1"),
+             c.call("NSDEL", "x")]
+        check(all(is_err(x, "Permission denied") for x in r),
+              "%s: with --admin, NSNEW/NSSET/NSDEL before AUTH answer "
+              "-Permission denied" % tag, r)
+        check(c.call("PING") == "PONG" and isinstance(c.call("DBSIZE"), int),
+              "%s: ... while data commands work" % tag)
+        r = c.call("AUTH", pw + "x")
+        check(is_err(r, "Access denied"),
+              "%s: AUTH with a wrong password answers -Access denied" % tag, r)
+        r = c.call("AUTH", pw)
+        check(is_ok(r), "%s: AUTH password answers +OK" % tag, r)
+        r = c.call("NSNEW", ns)
+        check(is_ok(r), "%s: after AUTH, NSNEW answers +OK" % tag, r)
+    with srv.conn(tcp) as c:
+        nonce = str(c.call("AUTH", "SECURE", "CHALLENGE"))
+        r = c.call("AUTH", "SECURE", sha1hex(nonce + ":" + pw))
+        check(is_ok(r), "%s: AUTH SECURE sha1(nonce:password) answers +OK"
+              % tag, r)
+        r = c.call("NSDEL", ns)
+        check(is_ok(r), "%s: after AUTH SECURE, NSDEL answers +OK" % tag, r)
+
+
+#
+# Speed profile
+#
+
+def batch_median(conn, n_batches, depth, size, tag):
+    times = []
+    val = os.urandom(size)
+    for b in range(n_batches):
+        cmds = [("SET", "nagle-%s-%d" % (tag, i), val[:-4] + b"%04d" % b)
+                for i in range(depth)]
+        t = time.perf_counter()
+        r = conn.pipeline(cmds)
+        times.append(time.perf_counter() - t)
+        if any(not isinstance(x, bytes) for x in r):
+            return None
+    for i in range(depth):
+        conn.call("DEL", "nagle-%s-%d" % (tag, i))
+    return statistics.median(times[2:])
+
+
+def speed_tcp(srv):
+    """The stall facts: need only TCP."""
+    with srv.conn(True) as c:
+        tcp = batch_median(c, 15, 32, 4096, "t")
+    print("# 32 pipelined 4 KiB SETs per batch over tcp, median %.1f ms"
+          % ((tcp or 0) * 1e3))
+    check(tcp is not None and tcp >= 0.020,
+          "tcp: one connection pipelining 32 SETs stalls (Nagle vs delayed "
+          "ACK): median batch >= 20 ms", tcp)
+
+    with srv.conn(True) as c:
+        c.quickack = True
+        qa = batch_median(c, 15, 32, 4096, "q")
+    check(qa is not None and qa < 0.020,
+          "tcp: TCP_QUICKACK re-armed before every read avoids the stall "
+          "(median %.1f ms)" % ((qa or 0) * 1e3), qa)
+
+    # several connections, one request in flight each: no stall
+    conns = [srv.conn(True) for _ in range(8)]
+    times = []
+    for b in range(15):
+        t = time.perf_counter()
+        for i, c in enumerate(conns):
+            c.send(pack("SET", "multi-%d" % i, b"%d" % b * 1000))
+        for c in conns:
+            c.read()
+        times.append(time.perf_counter() - t)
+    for i, c in enumerate(conns):
+        c.call("DEL", "multi-%d" % i)
+        c.close()
+    m = statistics.median(times[2:])
+    check(m < 0.020, "tcp: 8 connections with one SET each in flight do not "
+          "stall (median round %.1f ms)" % (m * 1e3), m)
+
+    # MGET: one request, a batched read without the stall
+    with srv.conn(True) as c:
+        keys = ["mg-%d" % i for i in range(64)]
+        c.pipeline([("SET", k, os.urandom(4096)) for k in keys])
+        m, r = mget_median(c, keys)
+        check(isinstance(r, list) and len(r) == 64 and m < 0.020,
+              "tcp: MGET of 64 4 KiB values does not stall (median %.1f ms)"
+              % (m * 1e3), m)
+        # 0-db writes MGET item by item: a reply shorter than two
+        # segments (128 KiB on loopback) can meet Nagle.  Shown, not
+        # asserted: ZDB-PROTOCOL.md does not say.
+        small = [mget_median(c, keys[:n])[0] for n in (4, 16, 32)]
+        print("# MGET over tcp, median ms: 4 keys %.1f, 16 keys %.1f, "
+              "32 keys %.1f (4 KiB values)" % tuple(x * 1e3 for x in small))
+        c.pipeline([("DEL", k) for k in keys])
+
+
+def mget_median(c, keys):
+    times = []
+    for _ in range(15):
+        t = time.perf_counter()
+        r = c.call("MGET", *keys)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times[2:]), r
+
+
+def speed_unix(srv):
+    with srv.conn(False) as c:
+        unix = batch_median(c, 15, 32, 4096, "u")
+    check(unix is not None and unix < 0.010,
+          "unix: 32 pipelined SETs per batch do not stall (median %.1f ms)"
+          % ((unix or 0) * 1e3), unix)
+
+
+def speed_ours(srv, fast_srv):
+    # one write() per reply: the server counts its reply writes
+    with srv.conn(False) as c, srv.conn(False) as ctl:
+        w0 = writes(ctl)
+        c.pipeline([("SET", "w%d" % i, "v") for i in range(10)])
+        w1 = writes(ctl)
+        c.call("MGET", "w0", "w1", "w2", "w3", "w4")
+        w2 = writes(ctl)
+        c.pipeline([("DEL", "w%d" % i) for i in range(10)])
+        # each ZDBTEST STATUS reply is one write as well
+        check(w1 - w0 == 11, "faithful mode: 10 pipelined SETs are answered "
+              "with 10 write() calls", w1 - w0 - 1)
+        check(w2 - w1 == 7, "faithful mode: MGET of 5 keys is written like "
+              "0-db, header then one write per item", w2 - w1 - 1)
+
+    with fast_srv.conn(True) as c:
+        fast = batch_median(c, 15, 32, 4096, "f")
+    check(fast is not None and fast < 0.020,
+          "--fast (not like 0-db): TCP_NODELAY and coalesced replies avoid "
+          "the stall (median %.1f ms)" % ((fast or 0) * 1e3), fast)
+
+
+def writes(ctl):
+    r = ctl.call("ZDBTEST", "STATUS")
+    m = re.search(rb"reply_writes: (\d+)", r or b"")
+    return int(m.group(1)) if m else -1
+
+
+#
+# Persistence
+#
+
+def suite_persistence(workdir):
+    data = os.path.join(workdir, "data")
+    srv = Server(workdir, ["--data", data], name="persist")
+    ns = uniq("zt")
+    with srv.conn() as c:
+        c.call("SET", "keep", "v1")
+        c.call("SET", "gone", "v2")
+        c.call("DEL", "gone")
+        c.call("SET", "over", "old")
+        c.call("SET", "over", "new")
+        c.call("SET", b"bin\x00\r\n", b"\xff" * 4096)
+        c.call("NSNEW", ns)
+        c.call("NSSET", ns, "password", "pw")
+        c.call("NSSET", ns, "public", "0")
+        c.call("NSSET", ns, "maxsize", "123456")
+        c.call("SELECT", ns, "pw")
+        c.call("SET", "inns", "v3")
+    srv.stop()
+    check(not os.path.exists(srv.socket),
+          "SIGTERM: the server exits and removes its unix socket")
+    srv.start()
+    with srv.conn() as c:
+        check(c.call("GET", "keep") == b"v1" and c.call("GET", "gone") is None
+              and c.call("GET", "over") == b"new" and
+              c.call("GET", b"bin\x00\r\n") == b"\xff" * 4096,
+              "--data: SET and DEL survive a restart")
+        info = nsinfo(c, ns)
+        check(info.get("password") == "yes" and info.get("public") == "no"
+              and info.get("data_limits_bytes") == "123456",
+              "--data: namespaces and their properties survive a restart",
+              info)
+        check(is_ok(c.call("SELECT", ns, "pw")) and
+              c.call("GET", "inns") == b"v3",
+              "--data: keys of other namespaces survive a restart")
+    # acknowledged writes survive a crash (write() before the reply)
+    with srv.conn() as c:
+        r = c.pipeline([("SET", "crash%d" % i, "v%d" % i)
+                        for i in range(100)])
+    srv.stop("kill")
+    srv.start()
+    with srv.conn() as c:
+        r = c.call("MGET", *["crash%d" % i for i in range(100)])
+        check(r == [b"v%d" % i for i in range(100)],
+              "--data: acknowledged SETs survive SIGKILL of the server")
+    srv.stop()
+    # a record cut short by a crash is dropped, the rest kept
+    with open(os.path.join(data, "zdb-server.aof"), "ab") as f:
+        f.write(b"RSDZ\x01\x03\x00\x00\xff")
+    srv.start()
+    with srv.conn() as c:
+        check(c.call("GET", "keep") == b"v1" and
+              c.call("SET", "after", "x") == b"after",
+              "--data: a torn record at the end of the log is dropped")
+    srv.stop()
+
+    srv = Server(workdir, ["--data", os.path.join(workdir, "sdata"),
+                           "--sync"], name="sync")
+    with srv.conn() as c:
+        c.call("SET", "s", "v")
+    srv.stop("kill")
+    srv.start()
+    with srv.conn() as c:
+        check(c.call("GET", "s") == b"v", "--sync: SETs are kept")
+    srv.stop()
+
+
+#
+# Fault injection (our ZDBTEST command and --fault-* flags)
+#
+
+def closed(conn, timeout=3.0):
+    """True if the server closed the connection (EOF or reset)."""
+    conn.sock.settimeout(timeout)
+    try:
+        while True:
+            if not conn.sock.recv(4096):
+                return True
+    except socket.timeout:
+        return False
+    except OSError:
+        return True
+
+
+def suite_faults(workdir, srv):
+    c = srv.conn()
+    other = srv.conn(True)
+    check(other.call("PING") == "PONG", "fault: a second client is up")
+    r = c.call("ZDBTEST", "DROP")
+    check(is_ok(r) and closed(c) and closed(other),
+          "fault: ZDBTEST DROP answers +OK and drops every connection", r)
+    c.close()
+    other.close()
+
+    with srv.conn() as c, srv.conn() as v:
+        check(is_ok(c.call("ZDBTEST", "HANG", "400")),
+              "fault: ZDBTEST HANG 400 answers +OK")
+        t = time.perf_counter()
+        v.sock.settimeout(0.15)
+        v.send(pack("PING"))
+        try:
+            v.read()
+            early = True
+        except socket.timeout:
+            early = False
+        with srv.conn(timeout=5) as late:
+            late.send(pack("PING"))
+            v.sock.settimeout(5)
+            r = v.read()
+            r2 = late.read()
+        dt = time.perf_counter() - t
+        check(not early and r == "PONG" and r2 == "PONG" and 0.3 < dt < 3,
+              "fault: during HANG nothing is answered, connections are "
+              "accepted, queued requests are answered after (%.0f ms)"
+              % (dt * 1e3), [early, r, r2, dt])
+
+    with srv.conn() as c:
+        check(is_ok(c.call("ZDBTEST", "REFUSE", "400")),
+              "fault: ZDBTEST REFUSE 400 answers +OK")
+        n = srv.conn()
+        check(closed(n, 1), "fault: during REFUSE a new connection is "
+              "closed at once")
+        n.close()
+        check(c.call("PING") == "PONG",
+              "fault: during REFUSE existing connections work")
+        time.sleep(0.5)
+        with srv.conn() as n:
+            check(n.call("PING") == "PONG",
+                  "fault: after REFUSE ends new connections work")
+        c.call("ZDBTEST", "REFUSE", "0")
+        n = srv.conn()
+        check(closed(n, 1), "fault: REFUSE 0 refuses until cleared")
+        n.close()
+        check(is_ok(c.call("ZDBTEST", "CLEAR")),
+              "fault: ZDBTEST CLEAR answers +OK")
+        with srv.conn() as n:
+            check(n.call("PING") == "PONG",
+                  "fault: after CLEAR new connections work")
+
+        c.call("ZDBTEST", "REFUSE", "0")
+        subprocess.run([CTL, "clear", srv.dir], check=True)
+        time.sleep(0.2)
+        with srv.conn() as n:
+            check(n.call("PING") == "PONG",
+                  "fault: zdb-server-ctl clear (SIGUSR1) clears the faults")
+
+        c.call("SET", "fw-old", "v")
+        check(is_ok(c.call("ZDBTEST", "FAILWRITES", "2")),
+              "fault: ZDBTEST FAILWRITES 2 answers +OK")
+        r = [c.call("SET", "fw", "v"), c.call("DEL", "fw-old"),
+             c.call("SET", "fw", "v")]
+        check(is_err(r[0], "Cannot write data right now") and
+              is_err(r[1], "Cannot delete key (data)") and r[2] == b"fw",
+              "fault: the next 2 writes fail with 0-db's disk error replies",
+              r)
+        check(c.call("GET", "fw-old") == b"v",
+              "fault: a failed write changes nothing")
+        c.call("DEL", "fw")
+        c.call("DEL", "fw-old")
+
+        check(is_ok(c.call("ZDBTEST", "GARBAGE")),
+              "fault: ZDBTEST GARBAGE answers +OK")
+        with srv.conn() as g:
+            try:
+                r = g.call("SET", "gk", "v")
+                bad = False
+            except resp.ProtocolError:
+                bad = True
+            check(bad, "fault: the next reply is garbage (not RESP)", r)
+        check(c.call("GET", "gk") == b"v" and c.call("PING") == "PONG",
+              "fault: the command still ran, later replies are clean")
+        c.call("DEL", "gk")
+        c.call("ZDBTEST", "GARBAGE", "1", "$5\r\nab")
+        with srv.conn(timeout=1) as g:
+            g.send(pack("PING"))
+            try:
+                r = g.read()
+            except (socket.timeout, ConnectionError, resp.ProtocolError):
+                r = "timeout"
+            check(r == "timeout", "fault: GARBAGE n BYTES sends those bytes "
+                  "(a truncated bulk string here)", r)
+
+        check(is_ok(c.call("ZDBTEST", "DROPAFTER", "3")),
+              "fault: ZDBTEST DROPAFTER 3 answers +OK")
+        with srv.conn() as d:
+            r = [d.call("PING"), d.call("PING"), d.call("PING")]
+            check(r == ["PONG"] * 3 and closed(d),
+                  "fault: DROPAFTER answers 3 commands, then drops "
+                  "connections", r)
+
+    with srv.conn() as c:
+        r = c.call("ZDBTEST", "NOSUCH")
+        check(isinstance(r, Error), "fault: an unknown ZDBTEST subcommand "
+              "is an error", r)
+        st = c.call("ZDBTEST", "STATUS")
+        check(isinstance(st, bytes) and b"fail_writes: 0" in st,
+              "fault: ZDBTEST STATUS reports the faults", st)
+
+    # the same faults from the command line
+    s = Server(workdir, ["--fault-fail-writes", "1"], name="flag1")
+    with s.conn() as c:
+        r = [c.call("SET", "a", "v"), c.call("SET", "a", "v")]
+        check(is_err(r[0], "Cannot write data right now") and r[1] == b"a",
+              "fault flag: --fault-fail-writes 1", r)
+    s.stop()
+    s = Server(workdir, ["--fault-garbage", "1"], name="flag2")
+    with s.conn() as c:
+        try:
+            c.call("PING")
+            bad = False
+        except resp.ProtocolError:
+            bad = True
+        check(bad, "fault flag: --fault-garbage 1")
+    s.stop()
+    s = Server(workdir, ["--fault-refuse", "500"], name="flag3")
+    n = s.conn()
+    check(closed(n, 1), "fault flag: --fault-refuse 500 refuses at start")
+    n.close()
+    time.sleep(0.6)
+    with s.conn() as c:
+        check(c.call("PING") == "PONG", "fault flag: ... then accepts")
+    s.stop()
+    s = Server(workdir, ["--fault-hang", "400"], name="flag4")
+    t = time.perf_counter()
+    with s.conn() as c:
+        r = c.call("PING")
+    dt = time.perf_counter() - t
+    check(r == "PONG" and dt > 0.2, "fault flag: --fault-hang 400 delays "
+          "the first answers (%.0f ms)" % (dt * 1e3), dt)
+    s.stop()
+    s = Server(workdir, ["--fault-drop-after", "2"], name="flag5")
+    with s.conn() as c:
+        r = [c.call("PING"), c.call("PING")]
+        check(r == ["PONG"] * 2 and closed(c),
+              "fault flag: --fault-drop-after 2", r)
+    s.stop()
+
+
+def suite_ours(workdir, srv, admin_srv):
+    """Details of our own server that a real 0-db cannot be asked about."""
+    with admin_srv.conn() as c:
+        r = c.call("ZDBTEST", "STATUS")
+        check(is_err(r, "Permission denied"),
+              "ZDBTEST needs admin when --admin is set", r)
+    with srv.conn() as c:
+        # 0-db matches command names by prefix over the length received
+        check(c.call("PIN") == "PONG", "a command prefix reaches the first "
+              "match, like 0-db (PIN is PING)")
+        r = c.call("")
+        check(is_err(r, "This is not a valid command"),
+              "an empty command name answers like 0-db", r)
+        with srv.conn() as b:
+            ns = uniq("zt")
+            c.call("NSNEW", ns)
+            b.call("SELECT", ns)
+            r = c.call("NSDEL", ns)
+            r2 = b.call("PING")
+            check(is_ok(r) and isinstance(r2, Error) and closed(b),
+                  "a client whose namespace was deleted is told, then "
+                  "dropped", [r, r2])
+    with srv.conn() as c:
+        req = pack("SET", "split", b"x" * 5000) + pack("GET", "split")
+        for i in range(len(req)):
+            c.send(req[i:i + 1])
+        r = [c.read(), c.read()]
+        check(r == [b"split", b"x" * 5000],
+              "a request sent one byte at a time is answered", r)
+        c.call("DEL", "split")
+        c.send(pack("MGET", *["k%d" % i for i in range(1024)]) +
+               pack("PING"))
+        r = c.read()
+        check(is_err(r, "Too many arguments") and closed(c),
+              "after -Too many arguments the connection is closed (0-db "
+              "cannot find the next request either)", r)
+    with srv.conn() as c:
+        c.send(b"PING\r\n")
+        r = c.read()
+        check(is_err(r, "Malformed request, array expected") and closed(c),
+              "inline (non-array) requests are refused like 0-db", r)
+
+
+def exit_status(workdir):
+    """SIGTERM and SIGINT: exit status 0, unix socket removed."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        sock = os.path.join(workdir, "exit.sock")
+        p = subprocess.Popen([os.path.join(HERE, "zdb-server"), "--socket",
+                              sock, "--port", "0"], stdout=subprocess.PIPE,
+                             text=True)
+        lines = [p.stdout.readline(), p.stdout.readline()]
+        ok = (lines[0].startswith("listening tcp 127.0.0.1:") and
+              lines[1] == "listening unix %s\n" % sock)
+        with Conn(path=sock) as c:
+            ok = ok and c.call("PING") == "PONG"
+        p.send_signal(sig)
+        rc = p.wait(10)
+        p.stdout.close()
+        check(ok and rc == 0 and not os.path.exists(sock),
+              "%s: prints its addresses, exits with status 0, removes its "
+              "socket" % signal.Signals(sig).name, [lines, rc])
+
+
+def run_external(env):
+    srv = External(env, os.environ.get("ZDB_TEST_ADMIN"))
+    transports = []
+    if srv.port:
+        transports.append(True)
+    if srv.socket:
+        transports.append(False)
+    for tcp in transports:
+        tag = "tcp" if tcp else "unix"
+        suite_wire(srv, tcp, tag)
+        suite_keys(srv, tcp, tag)
+        probe = uniq("zt")
+        with srv.admin_conn(tcp) as c:
+            can_admin = is_ok(c.call("NSNEW", probe))
+            if can_admin:
+                c.call("NSDEL", probe)
+        if can_admin:
+            suite_namespaces(srv, tcp, tag)
+        else:
+            skip("%s: namespace checks" % tag,
+                 "NSNEW refused: set ZDB_TEST_ADMIN")
+        if srv.admin:
+            suite_admin(srv, tcp, tag + "+admin")
+        elif can_admin:
+            suite_admin_open(srv, tcp, tag)
+    if srv.port:
+        speed_tcp(srv)
+    if srv.socket:
+        speed_unix(srv)
+    skip("persistence, fault injection, ZDBTEST", "not our server")
+    finish()
+
+
+def main():
+    env = resp.connect_from_env(os.environ)
+    if env:
+        run_external(env)
+
+    workdir = tempfile.mkdtemp(prefix="zdb-conformance-")
+    servers = []
+    try:
+        srv = Server(workdir, [], name="main")
+        servers.append(srv)
+        admin_srv = Server(workdir, ["--admin", "secret"], name="admin")
+        servers.append(admin_srv)
+        fast_srv = Server(workdir, ["--fast"], name="fast")
+        servers.append(fast_srv)
+        for tcp in (True, False):
+            tag = "tcp" if tcp else "unix"
+            suite_wire(srv, tcp, tag)
+            suite_keys(srv, tcp, tag)
+            suite_namespaces(srv, tcp, tag)
+            suite_admin_open(srv, tcp, tag)
+            suite_admin(admin_srv, tcp, tag + "+admin")
+        speed_tcp(srv)
+        speed_unix(srv)
+        speed_ours(srv, fast_srv)
+        suite_persistence(workdir)
+        suite_faults(workdir, srv)
+        suite_ours(workdir, srv, admin_srv)
+        exit_status(workdir)
+    finally:
+        for name in os.listdir(workdir):
+            d = os.path.join(workdir, name)
+            if os.path.exists(os.path.join(d, "pid")):
+                subprocess.run([CTL, "stop", d])
+        shutil.rmtree(workdir, ignore_errors=True)
+    finish()
+
+
+def finish():
+    print("%d passed, %d failed, %d skipped" % (counts["passed"],
+                                                 counts["failed"],
+                                                 counts["skipped"]))
+    sys.exit(0 if counts["failed"] == 0 else 1)
+
+
+if __name__ == "__main__":
+    main()
