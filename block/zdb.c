@@ -68,17 +68,51 @@ typedef struct BDRVZdbState {
 
     ZdbPool *pool;
 
+    /* The read-only base that blocks missing here are read from */
+    ZdbAddr thin_addr;
+    ZdbPool *thin;
+    bool thin_cor;
+
     /* Writes in flight, oldest first (see zdb_write_begin) */
     uint64_t write_seq;
     QTAILQ_HEAD(, ZdbWrite) writes;
     CoQueue write_queue;
 } BDRVZdbState;
 
+typedef struct ZdbValues ZdbValues;
+/* The value of each block of a write, in order */
+struct ZdbValues {
+    uint64_t first;
+    uint64_t last;
+    uint8_t *head;          /* patched copy of block first, or NULL */
+    uint8_t *tail;          /* patched copy of block last, or NULL */
+    struct iovec *iov;      /* the whole blocks between, in place */
+    size_t iov_off;
+    uint8_t *bounce;        /* for a block split across iov elements */
+};
+static void coroutine_fn zdb_write_begin(BDRVZdbState *s, ZdbWrite *w,
+                                         uint64_t first, uint64_t last,
+                                         bool serialising);
+static void coroutine_fn zdb_write_end(BDRVZdbState *s, ZdbWrite *w);
+
 /* Geometry as found in, or written to, the metadata key */
 typedef struct ZdbGeometry {
     uint64_t size;
     uint64_t blocksize;
 } ZdbGeometry;
+
+/* The options that name a thin base or a backup: like the plain ones */
+#define ZDB_SERVER_OPTS(prefix, what) \
+    { .name = prefix "host", .type = QEMU_OPT_STRING, \
+      .help = what " server host (default: the disk's server)" }, \
+    { .name = prefix "port", .type = QEMU_OPT_NUMBER, \
+      .help = what " server TCP port" }, \
+    { .name = prefix "socket", .type = QEMU_OPT_STRING, \
+      .help = what " server unix socket" }, \
+    { .name = prefix "namespace", .type = QEMU_OPT_STRING, \
+      .help = what " namespace (default: default)" }, \
+    { .name = prefix "password", .type = QEMU_OPT_STRING, \
+      .help = what " namespace password" }
 
 static QemuOptsList runtime_opts = {
     .name = "zdb",
@@ -124,6 +158,14 @@ static QemuOptsList runtime_opts = {
             .type = QEMU_OPT_NUMBER,
             .help = "connections to the server (default: 4)",
         },
+        ZDB_SERVER_OPTS("thin-", "thin base"),
+        {
+            .name = "thin-copy-on-read",
+            .type = QEMU_OPT_BOOL,
+            .help = "copy blocks read from the base into the disk "
+                    "(default: off)",
+        },
+        ZDB_SERVER_OPTS("backup-", "backup"),
         { /* end of list */ }
     },
 };
@@ -135,6 +177,14 @@ static const char *const zdb_strong_runtime_opts[] = {
     "namespace",
     "size",
     "blocksize",
+    "thin-host",
+    "thin-port",
+    "thin-socket",
+    "thin-namespace",
+    "backup-host",
+    "backup-port",
+    "backup-socket",
+    "backup-namespace",
 
     NULL
 };
@@ -152,33 +202,73 @@ static void zdb_addr_clear(ZdbAddr *addr)
     memset(addr, 0, sizeof(*addr));
 }
 
-static bool zdb_addr_from_opts(ZdbAddr *addr, QemuOpts *opts, Error **errp)
+static const char *zdb_opt(QemuOpts *opts, const char *prefix,
+                           const char *name)
 {
-    uint64_t port = qemu_opt_get_number(opts, "port", ZDB_DEFAULT_PORT);
-    const char *ns = qemu_opt_get(opts, "namespace");
+    g_autofree char *key = g_strconcat(prefix, name, NULL);
+
+    return qemu_opt_get(opts, key);
+}
+
+/* Whether any option of the server named by @prefix ("thin-", ...) is set */
+static bool zdb_addr_given(QemuOpts *opts, const char *prefix)
+{
+    static const char *const names[] = {
+        "host", "port", "socket", "namespace", "password",
+    };
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(names); i++) {
+        if (zdb_opt(opts, prefix, names[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * The server and namespace named by the options with @prefix.  A thin or
+ * backup namespace without a server of its own is on @base's server.
+ */
+static bool zdb_addr_from_opts(ZdbAddr *addr, QemuOpts *opts,
+                               const char *prefix, const ZdbAddr *base,
+                               Error **errp)
+{
+    g_autofree char *port_key = g_strconcat(prefix, "port", NULL);
+    uint64_t port = qemu_opt_get_number(opts, port_key, ZDB_DEFAULT_PORT);
+    const char *ns = zdb_opt(opts, prefix, "namespace");
+    const char *host = zdb_opt(opts, prefix, "host");
+    const char *sock = zdb_opt(opts, prefix, "socket");
 
     if (port == 0 || port > 65535) {
-        error_setg(errp, "zdb: port must be from 1 to 65535, not %" PRIu64,
-                   port);
+        error_setg(errp, "zdb: %sport must be from 1 to 65535, not %" PRIu64,
+                   prefix, port);
         return false;
     }
     if (ns && (!ns[0] || strlen(ns) > 255)) {
-        error_setg(errp, "zdb: namespace must be 1 to 255 characters long");
+        error_setg(errp, "zdb: %snamespace must be 1 to 255 characters long",
+                   prefix);
         return false;
     }
-    addr->host = g_strdup(qemu_opt_get(opts, "host") ?: "localhost");
-    addr->port = port;
-    addr->socket = g_strdup(qemu_opt_get(opts, "socket"));
+    if (sock && !sock[0]) {
+        error_setg(errp, "zdb: %ssocket must not be empty", prefix);
+        return false;
+    }
+    if (host && !host[0]) {
+        error_setg(errp, "zdb: %shost must not be empty", prefix);
+        return false;
+    }
+    if (base && !host && !sock && !qemu_opt_get(opts, port_key)) {
+        addr->host = g_strdup(base->host);
+        addr->port = base->port;
+        addr->socket = g_strdup(base->socket);
+    } else {
+        addr->host = g_strdup(host ?: "localhost");
+        addr->port = port;
+        addr->socket = g_strdup(sock);
+    }
     addr->namespace = g_strdup(ns ?: "default");
-    addr->password = g_strdup(qemu_opt_get(opts, "password"));
-    if (addr->socket && !addr->socket[0]) {
-        error_setg(errp, "zdb: socket must not be empty");
-        return false;
-    }
-    if (!addr->host[0]) {
-        error_setg(errp, "zdb: host must not be empty");
-        return false;
-    }
+    addr->password = g_strdup(zdb_opt(opts, prefix, "password"));
     return true;
 }
 
@@ -463,6 +553,10 @@ typedef struct ZdbRead {
     QEMUIOVector *qiov;
     int64_t offset;
     int64_t bytes;
+    const uint64_t *list;   /* the blocks fetched, in order */
+    bool *missing;          /* if set: nil blocks are marked, not zeroed */
+    uint8_t *copy;          /* if set: whole values kept, for copy-on-read */
+    bool *copied;           /* which of them came */
 } ZdbRead;
 
 typedef struct ZdbReadCmd {
@@ -486,19 +580,34 @@ static void zdb_read_slice(ZdbRead *rd, uint64_t block, size_t *boff,
     *len = hi - lo;
 }
 
-/* One value (or nil: zeros) into the request's buffer. */
-static int zdb_read_value(ZdbRead *rd, uint64_t block, redisReply *v)
+/*
+ * One value into the request's buffer.  Nil is zeros, or "look in the
+ * base" on a thin disk; an empty value is the zero marker that keeps a
+ * thin disk's zeroed block from showing the base.
+ */
+static int zdb_read_value(ZdbRead *rd, const uint64_t *pblock, redisReply *v)
 {
     BDRVZdbState *s = rd->s;
+    uint64_t block = *pblock;
+    size_t idx = pblock - rd->list;
     size_t boff, qoff, len;
 
     zdb_read_slice(rd, block, &boff, &qoff, &len);
-    if (v->type == REDIS_REPLY_NIL) {
+    if (v->type == REDIS_REPLY_NIL && rd->missing) {
+        rd->missing[idx] = true;
+        return 0;
+    }
+    if (v->type == REDIS_REPLY_NIL ||
+        (v->type == REDIS_REPLY_STRING && v->len == 0)) {
         qemu_iovec_memset(rd->qiov, qoff, 0, len);
         return 0;
     }
     if (v->type == REDIS_REPLY_STRING && v->len == s->blocksize) {
         qemu_iovec_from_buf(rd->qiov, qoff, v->str + boff, len);
+        if (rd->copy) {
+            memcpy(rd->copy + idx * s->blocksize, v->str, s->blocksize);
+            rd->copied[idx] = true;
+        }
         return 0;
     }
     if (v->type == REDIS_REPLY_ERROR) {
@@ -526,11 +635,11 @@ static void zdb_read_done(ZdbCmd *cmd, redisReply *reply)
     if (!reply) {
         ret = -EIO;
     } else if (rc->nkeys == 1 && reply->type != REDIS_REPLY_ARRAY) {
-        ret = zdb_read_value(rc->rd, rc->blocks[0], reply);
+        ret = zdb_read_value(rc->rd, &rc->blocks[0], reply);
     } else if (reply->type == REDIS_REPLY_ARRAY &&
                reply->elements == rc->nkeys) {
         for (i = 0; i < rc->nkeys && ret == 0; i++) {
-            ret = zdb_read_value(rc->rd, rc->blocks[i], reply->element[i]);
+            ret = zdb_read_value(rc->rd, &rc->blocks[i], reply->element[i]);
         }
     } else if (reply->type == REDIS_REPLY_ERROR) {
         trace_zdb_server_error(reply->str);
@@ -564,6 +673,7 @@ static int coroutine_fn zdb_co_fetch(ZdbPool *pool, ZdbRead *rd,
     ZdbWait wait;
     int i, j, ret = 0, ret2;
 
+    rd->list = blocks;
     zdb_wait_init(&wait);
     for (i = 0; i < ncmds; i++) {
         ZdbReadCmd *rc = &cmds[i];
@@ -596,8 +706,19 @@ static int coroutine_fn zdb_co_fetch(ZdbPool *pool, ZdbRead *rd,
     return ret < 0 ? ret : ret2;
 }
 
+static int coroutine_fn zdb_co_put(BDRVZdbState *s, uint64_t first,
+                                   uint64_t last, const uint64_t *list,
+                                   ZdbValues *v);
+
+/*
+ * Reads [offset, offset + bytes): one batch from the disk's namespace,
+ * then one batch from the thin base for the blocks the disk lacks.  With
+ * @cor, base blocks are also written to the disk (the caller holds the
+ * range, see zdb_co_preadv).
+ */
 static int coroutine_fn zdb_co_read(BDRVZdbState *s, int64_t offset,
-                                    int64_t bytes, QEMUIOVector *qiov)
+                                    int64_t bytes, QEMUIOVector *qiov,
+                                    bool cor)
 {
     ZdbRead rd = {
         .s = s, .qiov = qiov, .offset = offset, .bytes = bytes,
@@ -605,23 +726,80 @@ static int coroutine_fn zdb_co_read(BDRVZdbState *s, int64_t offset,
     uint64_t first = offset / s->blocksize;
     uint64_t n = (offset + bytes - 1) / s->blocksize - first + 1;
     g_autofree uint64_t *blocks = g_new(uint64_t, n);
-    uint64_t i;
+    g_autofree bool *missing = NULL;
+    g_autofree uint8_t *copy = NULL;
+    g_autofree bool *copied = NULL;
+    uint64_t i, m;
+    int ret;
 
     for (i = 0; i < n; i++) {
         blocks[i] = first + i;
     }
-    return zdb_co_fetch(s->pool, &rd, blocks, n);
+    if (s->thin) {
+        rd.missing = missing = g_new0(bool, n);
+    }
+    ret = zdb_co_fetch(s->pool, &rd, blocks, n);
+    if (ret < 0 || !s->thin) {
+        return ret;
+    }
+
+    for (i = m = 0; i < n; i++) {
+        if (missing[i]) {
+            blocks[m++] = first + i;
+        }
+    }
+    if (m == 0) {
+        return 0;
+    }
+    rd.missing = NULL;
+    if (cor) {
+        rd.copy = copy = g_malloc((size_t)m * s->blocksize);
+        rd.copied = copied = g_new0(bool, m);
+    }
+    ret = zdb_co_fetch(s->thin, &rd, blocks, m);
+    if (ret < 0 || !cor) {
+        return ret;
+    }
+
+    /* copy-on-read: the blocks the base had, now in the disk too */
+    for (i = 0; i < m; i++) {
+        ZdbValues v = { .first = blocks[i], .last = blocks[i],
+                        .head = copy + i * s->blocksize };
+
+        if (copied[i]) {
+            ret = zdb_co_put(s, blocks[i], blocks[i], NULL, &v);
+            if (ret < 0) {
+                return ret;
+            }
+        }
+    }
+    return 0;
 }
 
 static int coroutine_fn GRAPH_RDLOCK
 zdb_co_preadv(BlockDriverState *bs, int64_t offset, int64_t bytes,
               QEMUIOVector *qiov, BdrvRequestFlags flags)
 {
+    BDRVZdbState *s = bs->opaque;
+    ZdbWrite w;
+    int ret;
+
     trace_zdb_co_preadv(bs, offset, bytes);
     if (bytes == 0) {
         return 0;
     }
-    return zdb_co_read(bs->opaque, offset, bytes, qiov);
+    if (!s->thin_cor || bdrv_is_read_only(bs)) {
+        return zdb_co_read(s, offset, bytes, qiov, false);
+    }
+    /*
+     * Copying a base block must not land after a guest write to it: hold
+     * the blocks like a partial write does.
+     */
+    zdb_write_begin(s, &w, offset / s->blocksize,
+                    (offset + bytes - 1) / s->blocksize, true);
+    ret = zdb_co_read(s, offset, bytes, qiov, true);
+    zdb_write_end(s, &w);
+    return ret;
 }
 
 /* ------------------------------------------------------------------ */
@@ -663,16 +841,6 @@ static void coroutine_fn zdb_write_end(BDRVZdbState *s, ZdbWrite *w)
     qemu_co_queue_restart_all(&s->write_queue);
 }
 
-/* The value of each block of a write, in order */
-typedef struct ZdbValues {
-    uint64_t first;
-    uint64_t last;
-    uint8_t *head;          /* patched copy of block first, or NULL */
-    uint8_t *tail;          /* patched copy of block last, or NULL */
-    struct iovec *iov;      /* the whole blocks between, in place */
-    size_t iov_off;
-    uint8_t *bounce;        /* for a block split across iov elements */
-} ZdbValues;
 
 /*
  * The next whole block of the vector, in place when one element holds it
@@ -734,11 +902,13 @@ static void zdb_write_done(ZdbCmd *cmd, redisReply *reply)
 }
 
 /*
- * SET blocks [v->first, v->last] from @v, or DEL them when @v is NULL,
- * at most ZDB_BATCH commands in flight.
+ * SET blocks [first, last] from @v, or zero them when @v is NULL, at most
+ * ZDB_BATCH commands in flight.  Zeroing is DEL, or on a thin disk SET of
+ * the empty zero marker, so that the base does not show through.
  */
 static int coroutine_fn zdb_co_put(BDRVZdbState *s, uint64_t first,
-                                   uint64_t last, ZdbValues *v)
+                                   uint64_t last, const uint64_t *list,
+                                   ZdbValues *v)
 {
     uint64_t n = last - first + 1;
     int batch = MIN(n, ZDB_BATCH);
@@ -753,20 +923,26 @@ static int coroutine_fn zdb_co_put(BDRVZdbState *s, uint64_t first,
         zdb_wait_init(&wait);
         for (i = 0; i < batch && done < n; i++, done++) {
             uint8_t key[ZDB_KEY_LEN];
-            const char *argv[3] = { v ? "SET" : "DEL", (const char *)key };
+            const char *argv[3] = { "SET", (const char *)key, "" };
             size_t argvlen[3] = { 3, ZDB_KEY_LEN, s->blocksize };
+            uint64_t block = list ? list[done] : first + done;
+            bool del = !v && !s->thin;
             ZdbConn *conn;
 
-            zdb_key(key, first + done);
+            zdb_key(key, block);
             if (v) {
-                argv[2] = zdb_values_next(v, first + done, s->blocksize);
+                argv[2] = zdb_values_next(v, block, s->blocksize);
+            } else if (del) {
+                argv[0] = "DEL";
+            } else {
+                argvlen[2] = 0;
             }
-            cmds[i].check = v ? zdb_reply_check_write : zdb_reply_check_del;
+            cmds[i].check = del ? zdb_reply_check_del : zdb_reply_check_write;
             cmds[i].cmd.fn = zdb_write_done;
             cmds[i].wait = &wait;
             ret = zdb_pool_co_get(s->pool, &conn);
             if (ret == 0) {
-                ret = zdb_conn_send(conn, &cmds[i].cmd, v ? 3 : 2, argv,
+                ret = zdb_conn_send(conn, &cmds[i].cmd, del ? 2 : 3, argv,
                                     argvlen);
             }
             if (ret < 0) {
@@ -790,7 +966,7 @@ static int coroutine_fn zdb_co_patch_block(BDRVZdbState *s, uint64_t block,
     int ret;
 
     qemu_iovec_init_buf(&local, buf, s->blocksize);
-    ret = zdb_co_read(s, block * s->blocksize, s->blocksize, &local);
+    ret = zdb_co_read(s, block * s->blocksize, s->blocksize, &local, false);
     if (ret < 0) {
         return ret;
     }
@@ -843,7 +1019,7 @@ static int coroutine_fn zdb_co_write(BDRVZdbState *s, int64_t offset,
         v.iov_off += skip;
     }
     if (ret == 0) {
-        ret = zdb_co_put(s, first, last, &v);
+        ret = zdb_co_put(s, first, last, NULL, &v);
     }
     zdb_write_end(s, &w);
     g_free(v.head);
@@ -871,7 +1047,7 @@ static int coroutine_fn zdb_co_drop(BDRVZdbState *s, uint64_t first,
     int ret;
 
     zdb_write_begin(s, &w, first, last, false);
-    ret = zdb_co_put(s, first, last, NULL);
+    ret = zdb_co_put(s, first, last, NULL, NULL);
     zdb_write_end(s, &w);
     return ret;
 }
@@ -944,20 +1120,10 @@ static void zdb_exists_done(ZdbCmd *cmd, redisReply *reply)
     zdb_wait_done(ec->wait, ret);
 }
 
-/*
- * Existing keys are data, missing ones read as zeros.  One pipelined
- * EXISTS per block, at most ZDB_BATCH blocks per call; the answer covers
- * the run of blocks that share the first one's state.
- */
-static int coroutine_fn GRAPH_RDLOCK
-zdb_co_block_status(BlockDriverState *bs, bool want_zero, int64_t offset,
-                    int64_t bytes, int64_t *pnum, int64_t *map,
-                    BlockDriverState **file)
+/* EXISTS for blocks [first, first + n) of @pool, pipelined: 1, 0 in @out */
+static int coroutine_fn zdb_co_exists(ZdbPool *pool, uint64_t first, int n,
+                                      int8_t *out)
 {
-    BDRVZdbState *s = bs->opaque;
-    uint64_t first = offset / s->blocksize;
-    uint64_t last = (offset + bytes - 1) / s->blocksize;
-    int n = MIN(last - first + 1, ZDB_BATCH);
     g_autofree ZdbExistsCmd *cmds = g_new(ZdbExistsCmd, n);
     ZdbWait wait;
     int i, ret = 0, ret2;
@@ -973,7 +1139,7 @@ zdb_co_block_status(BlockDriverState *bs, bool want_zero, int64_t offset,
         cmds[i].cmd.fn = zdb_exists_done;
         cmds[i].wait = &wait;
         cmds[i].exists = -1;
-        ret = zdb_pool_co_get(s->pool, &conn);
+        ret = zdb_pool_co_get(pool, &conn);
         if (ret == 0) {
             ret = zdb_conn_send(conn, &cmds[i].cmd, 2, argv, argvlen);
         }
@@ -983,18 +1149,62 @@ zdb_co_block_status(BlockDriverState *bs, bool want_zero, int64_t offset,
         wait.pending++;
     }
     ret2 = zdb_wait_all(&wait);
-    if (ret < 0 || ret2 < 0) {
-        return ret < 0 ? ret : ret2;
+    for (i = 0; i < n; i++) {
+        out[i] = cmds[i].exists;
     }
+    return ret < 0 ? ret : ret2;
+}
 
-    for (i = 1; i < n && cmds[i].exists == cmds[0].exists; i++) {
-        /* count the run */
+/* How many entries from the first have its value */
+static int zdb_run(const int8_t *v, int n)
+{
+    int i;
+
+    for (i = 1; i < n && v[i] == v[0]; i++) {
+        /* count */
     }
-    *pnum = MIN((int64_t)(first + i) * s->blocksize - offset, bytes);
+    return i;
+}
+
+/*
+ * Blocks in the disk's namespace are data; blocks only in the thin base
+ * are data too (a copy must take them: it is a full disk); blocks in
+ * neither read as zeros.  At most ZDB_BATCH blocks are looked at per call;
+ * the answer covers the run that shares the first block's state.
+ */
+static int coroutine_fn GRAPH_RDLOCK
+zdb_co_block_status(BlockDriverState *bs, bool want_zero, int64_t offset,
+                    int64_t bytes, int64_t *pnum, int64_t *map,
+                    BlockDriverState **file)
+{
+    BDRVZdbState *s = bs->opaque;
+    uint64_t first = offset / s->blocksize;
+    uint64_t last = (offset + bytes - 1) / s->blocksize;
+    int n = MIN(last - first + 1, ZDB_BATCH);
+    g_autofree int8_t *own = g_new(int8_t, n);
+    g_autofree int8_t *base = NULL;
+    bool data;
+    int run, ret;
+
+    ret = zdb_co_exists(s->pool, first, n, own);
+    if (ret < 0) {
+        return ret;
+    }
+    run = zdb_run(own, n);
+    data = own[0];
+    if (!data && s->thin) {
+        base = g_new(int8_t, run);
+        ret = zdb_co_exists(s->thin, first, run, base);
+        if (ret < 0) {
+            return ret;
+        }
+        run = zdb_run(base, run);
+        data = base[0];
+    }
+    *pnum = MIN((int64_t)(first + run) * s->blocksize - offset, bytes);
     *map = offset;
     *file = bs;
-    return BDRV_BLOCK_OFFSET_VALID |
-           (cmds[0].exists ? BDRV_BLOCK_DATA : BDRV_BLOCK_ZERO);
+    return BDRV_BLOCK_OFFSET_VALID | (data ? BDRV_BLOCK_DATA : BDRV_BLOCK_ZERO);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1053,6 +1263,11 @@ zdb_co_truncate(BlockDriverState *bs, int64_t offset, bool exact,
                    PreallocMode_str(prealloc));
         return -ENOTSUP;
     }
+    if (s->thin) {
+        /* its geometry must stay the base's */
+        error_setg(errp, "zdb: a disk on a thin base cannot be resized");
+        return -ENOTSUP;
+    }
     if (!zdb_check_size(offset, errp)) {
         return -EINVAL;
     }
@@ -1097,66 +1312,104 @@ zdb_co_truncate(BlockDriverState *bs, int64_t offset, bool exact,
 /* Open, close, create                                                 */
 /* ------------------------------------------------------------------ */
 
-/*
- * Checks the server and the namespace and settles the geometry: the
- * recorded one wins, options must agree with it.
- */
-static bool zdb_probe(BDRVZdbState *s, QemuOpts *opts, bool *read_only,
-                      Error **errp)
-{
-    uint64_t size = qemu_opt_get_size(opts, "size", ZDB_DEFAULT_SIZE);
-    uint64_t blocksize = qemu_opt_get_size(opts, "blocksize",
-                                           ZDB_DEFAULT_BLOCKSIZE);
-    bool size_set = qemu_opt_get(opts, "size");
-    bool blocksize_set = qemu_opt_get(opts, "blocksize");
-    redisContext *c;
+/* What open learns of one namespace */
+typedef struct ZdbSideInfo {
+    const char *role;       /* "disk", "thin base", ... for messages */
+    int found;              /* metadata present */
     ZdbGeometry g;
-    int found;
+    bool read_only;
+} ZdbSideInfo;
+
+static bool zdb_probe_side(const ZdbAddr *addr, ZdbSideInfo *info,
+                           Error **errp)
+{
+    redisContext *c = zdb_sync_connect(addr, ZDB_OPEN_TIMEOUT, errp);
     bool ok = false;
 
-    if (!zdb_check_size(size, errp) || !zdb_check_blocksize(blocksize, errp)) {
-        return false;
-    }
-    c = zdb_sync_connect(&s->addr, ZDB_OPEN_TIMEOUT, errp);
     if (!c) {
-        return false;
-    }
-    if (!zdb_check_namespace(c, &s->addr, read_only, errp)) {
         goto out;
     }
-    found = zdb_read_geometry(c, &s->addr, &g, errp);
-    if (found < 0) {
+    if (!zdb_check_namespace(c, addr, &info->read_only, errp)) {
         goto out;
     }
-    if (found) {
-        if (!zdb_check_size(g.size, errp) ||
-            !zdb_check_blocksize(g.blocksize, errp)) {
-            error_prepend(errp, "namespace '%s' records a bad geometry: ",
-                          s->addr.namespace);
-            goto out;
-        }
-        if (size_set && size != g.size) {
-            error_setg(errp, "zdb: size=%" PRIu64 " disagrees with the size "
-                       "%" PRIu64 " recorded in namespace '%s'", size, g.size,
-                       s->addr.namespace);
-            goto out;
-        }
-        if (blocksize_set && blocksize != g.blocksize) {
-            error_setg(errp, "zdb: blocksize=%" PRIu64 " disagrees with the "
-                       "blocksize %" PRIu64 " recorded in namespace '%s'",
-                       blocksize, g.blocksize, s->addr.namespace);
-            goto out;
-        }
-        size = g.size;
-        blocksize = g.blocksize;
+    info->found = zdb_read_geometry(c, addr, &info->g, errp);
+    if (info->found < 0) {
+        goto out;
     }
-    s->size = size;
-    s->blocksize = blocksize;
-    s->has_meta = found;
+    if (info->found && (!zdb_check_size(info->g.size, errp) ||
+                        !zdb_check_blocksize(info->g.blocksize, errp))) {
+        error_prepend(errp, "namespace '%s' records a bad geometry: ",
+                      addr->namespace);
+        goto out;
+    }
     ok = true;
 out:
-    redisFree(c);
+    if (!ok) {
+        error_prepend(errp, "%s: ", info->role);
+    }
+    if (c) {
+        redisFree(c);
+    }
     return ok;
+}
+
+/*
+ * Settles the geometry: what a namespace records wins, options must agree
+ * with it, and every namespace of the disk must record the same.
+ */
+static bool zdb_settle_geometry(BDRVZdbState *s, QemuOpts *opts,
+                                ZdbSideInfo *sides, int n, Error **errp)
+{
+    ZdbGeometry g = {
+        .size = qemu_opt_get_size(opts, "size", ZDB_DEFAULT_SIZE),
+        .blocksize = qemu_opt_get_size(opts, "blocksize",
+                                       ZDB_DEFAULT_BLOCKSIZE),
+    };
+    bool size_set = qemu_opt_get(opts, "size");
+    bool blocksize_set = qemu_opt_get(opts, "blocksize");
+    const char *from = NULL;
+    int i;
+
+    if (!zdb_check_size(g.size, errp) ||
+        !zdb_check_blocksize(g.blocksize, errp)) {
+        return false;
+    }
+    for (i = 0; i < n; i++) {
+        ZdbSideInfo *side = &sides[i];
+
+        if (!side->found) {
+            continue;
+        }
+        if (from) {
+            if (side->g.size != g.size || side->g.blocksize != g.blocksize) {
+                error_setg(errp, "zdb: the %s records size %" PRIu64
+                           " blocksize %" PRIu64 " but the %s records size %"
+                           PRIu64 " blocksize %" PRIu64, from, g.size,
+                           g.blocksize, side->role, side->g.size,
+                           side->g.blocksize);
+                return false;
+            }
+            continue;
+        }
+        if (size_set && g.size != side->g.size) {
+            error_setg(errp, "zdb: size=%" PRIu64 " disagrees with the size "
+                       "%" PRIu64 " recorded in the %s", g.size, side->g.size,
+                       side->role);
+            return false;
+        }
+        if (blocksize_set && g.blocksize != side->g.blocksize) {
+            error_setg(errp, "zdb: blocksize=%" PRIu64 " disagrees with the "
+                       "blocksize %" PRIu64 " recorded in the %s",
+                       g.blocksize, side->g.blocksize, side->role);
+            return false;
+        }
+        g = side->g;
+        from = side->role;
+    }
+    s->size = g.size;
+    s->blocksize = g.blocksize;
+    s->has_meta = sides[0].found;
+    return true;
 }
 
 static int zdb_open(BlockDriverState *bs, QDict *options, int flags,
@@ -1165,14 +1418,31 @@ static int zdb_open(BlockDriverState *bs, QDict *options, int flags,
     BDRVZdbState *s = bs->opaque;
     QemuOpts *opts;
     uint64_t nconns;
-    bool read_only = false;
+    ZdbSideInfo sides[2] = {
+        { .role = "disk" },
+        { .role = "thin base" },
+    };
+    int nsides = 1;
     int ret = -EINVAL;
 
     opts = qemu_opts_create(&runtime_opts, NULL, 0, &error_abort);
     if (!qemu_opts_absorb_qdict(opts, options, errp)) {
         goto fail;
     }
-    if (!zdb_addr_from_opts(&s->addr, opts, errp)) {
+    if (!zdb_addr_from_opts(&s->addr, opts, "", NULL, errp)) {
+        goto fail;
+    }
+    if (zdb_addr_given(opts, "thin-")) {
+        if (!zdb_addr_from_opts(&s->thin_addr, opts, "thin-", &s->addr,
+                                errp)) {
+            goto fail;
+        }
+        nsides++;
+    }
+    s->thin_cor = qemu_opt_get_bool(opts, "thin-copy-on-read", false);
+    if (s->thin_cor && nsides < 2) {
+        error_setg(errp, "zdb: thin-copy-on-read needs a thin base "
+                   "(thin-namespace)");
         goto fail;
     }
     nconns = qemu_opt_get_number(opts, "connections",
@@ -1182,11 +1452,19 @@ static int zdb_open(BlockDriverState *bs, QDict *options, int flags,
                    PRIu64, ZDB_MAX_CONNECTIONS, nconns);
         goto fail;
     }
-    if (!zdb_probe(s, opts, &read_only, errp)) {
-        ret = -EIO;
+
+    ret = -EIO;
+    if (!zdb_probe_side(&s->addr, &sides[0], errp)) {
         goto fail;
     }
-    if (read_only) {
+    if (nsides > 1 && !zdb_probe_side(&s->thin_addr, &sides[1], errp)) {
+        goto fail;
+    }
+    ret = -EINVAL;
+    if (!zdb_settle_geometry(s, opts, sides, nsides, errp)) {
+        goto fail;
+    }
+    if (sides[0].read_only) {
         ret = bdrv_apply_auto_read_only(bs, "zdb: the namespace is read-only "
                                         "for this client (protected without "
                                         "password, or locked)", errp);
@@ -1198,6 +1476,11 @@ static int zdb_open(BlockDriverState *bs, QDict *options, int flags,
     QTAILQ_INIT(&s->writes);
     qemu_co_queue_init(&s->write_queue);
     s->pool = zdb_pool_new(&s->addr, nconns, bdrv_get_aio_context(bs));
+    if (nsides > 1) {
+        /* only ever read: the base is shared by many disks */
+        s->thin = zdb_pool_new(&s->thin_addr, nconns,
+                               bdrv_get_aio_context(bs));
+    }
     bs->supported_zero_flags = BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK;
     trace_zdb_open(bs, s->addr.namespace, s->size, s->blocksize, nconns);
     qemu_opts_del(opts);
@@ -1206,6 +1489,7 @@ static int zdb_open(BlockDriverState *bs, QDict *options, int flags,
 fail:
     qemu_opts_del(opts);
     zdb_addr_clear(&s->addr);
+    zdb_addr_clear(&s->thin_addr);
     return ret;
 }
 
@@ -1214,7 +1498,9 @@ static void zdb_close(BlockDriverState *bs)
     BDRVZdbState *s = bs->opaque;
 
     zdb_pool_free(s->pool);
+    zdb_pool_free(s->thin);
     zdb_addr_clear(&s->addr);
+    zdb_addr_clear(&s->thin_addr);
 }
 
 static void zdb_refresh_limits(BlockDriverState *bs, Error **errp)
@@ -1258,6 +1544,9 @@ static void zdb_detach_aio_context(BlockDriverState *bs)
     BDRVZdbState *s = bs->opaque;
 
     zdb_pool_detach_aio_context(s->pool);
+    if (s->thin) {
+        zdb_pool_detach_aio_context(s->thin);
+    }
 }
 
 static void zdb_attach_aio_context(BlockDriverState *bs,
@@ -1266,6 +1555,9 @@ static void zdb_attach_aio_context(BlockDriverState *bs,
     BDRVZdbState *s = bs->opaque;
 
     zdb_pool_attach_aio_context(s->pool, new_context);
+    if (s->thin) {
+        zdb_pool_attach_aio_context(s->thin, new_context);
+    }
 }
 
 static QemuOptsList zdb_create_opts = {
@@ -1336,7 +1628,7 @@ static int coroutine_fn zdb_co_create_opts(BlockDriver *drv,
     }
     ropts = qemu_opts_create(&runtime_opts, NULL, 0, &error_abort);
     if (!qemu_opts_absorb_qdict(ropts, options, errp) ||
-        !zdb_addr_from_opts(&addr, ropts, errp)) {
+        !zdb_addr_from_opts(&addr, ropts, "", NULL, errp)) {
         goto out;
     }
     g.size = qemu_opt_get_size(opts, BLOCK_OPT_SIZE, 0);
