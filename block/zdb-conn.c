@@ -34,6 +34,8 @@ struct ZdbConn {
     bool attached;          /* fd handlers may be installed in ctx */
     bool ready;             /* namespace selected, data commands may flow */
     int in_flight;
+    int64_t timeout_ms;     /* 0: wait for replies for ever */
+    QEMUTimer *timer;       /* fires when no reply came for timeout_ms */
     ZdbCmd hello;           /* SELECT (or PING) that opens the session */
     QSIMPLEQ_HEAD(, ZdbReadyWaiter) waiters;
 };
@@ -162,11 +164,45 @@ static bool zdb_addr_needs_select(const ZdbAddr *addr)
     return strcmp(addr->namespace, "default") != 0 || addr->password;
 }
 
+/* The deadline moves with every reply: a slow server is not a dead one. */
+static void zdb_conn_arm_timer(ZdbConn *conn)
+{
+    if (!conn->timer) {
+        return;
+    }
+    if (conn->in_flight > 0) {
+        timer_mod(conn->timer, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
+                               conn->timeout_ms);
+    } else {
+        timer_del(conn->timer);
+    }
+}
+
+/*
+ * No reply for timeout_ms while commands wait: the server hangs.  Freeing
+ * the context fails every command in flight (callbacks see no reply); the
+ * next command connects again.
+ */
+static void zdb_conn_timeout(void *opaque)
+{
+    ZdbConn *conn = opaque;
+
+    if (conn->ac && conn->in_flight > 0) {
+        trace_zdb_timeout(conn->addr->namespace,
+                          (int)(conn->timeout_ms / 1000));
+        redisAsyncFree(conn->ac);
+    }
+}
+
 static void zdb_conn_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     ZdbCmd *cmd = privdata;
+    ZdbConn *conn = cmd->conn;
 
-    cmd->conn->in_flight--;
+    conn->in_flight--;
+    if (r) {
+        zdb_conn_arm_timer(conn);
+    }
     cmd->fn(cmd, r);
 }
 
@@ -228,7 +264,23 @@ static int zdb_conn_connect(ZdbConn *conn)
     return zdb_conn_send(conn, &conn->hello, argc, argv, NULL);
 }
 
-ZdbConn *zdb_conn_new(const ZdbAddr *addr, AioContext *ctx)
+static void zdb_conn_new_timer(ZdbConn *conn)
+{
+    if (conn->timeout_ms) {
+        conn->timer = aio_timer_new(conn->ctx, QEMU_CLOCK_REALTIME, SCALE_MS,
+                                    zdb_conn_timeout, conn);
+    }
+}
+
+static void zdb_conn_free_timer(ZdbConn *conn)
+{
+    if (conn->timer) {
+        timer_free(conn->timer);
+        conn->timer = NULL;
+    }
+}
+
+ZdbConn *zdb_conn_new(const ZdbAddr *addr, int timeout_s, AioContext *ctx)
 {
     ZdbConn *conn = g_new0(ZdbConn, 1);
 
@@ -236,7 +288,9 @@ ZdbConn *zdb_conn_new(const ZdbAddr *addr, AioContext *ctx)
     conn->ctx = ctx;
     conn->fd = -1;
     conn->attached = true;
+    conn->timeout_ms = (int64_t)timeout_s * 1000;
     QSIMPLEQ_INIT(&conn->waiters);
+    zdb_conn_new_timer(conn);
     return conn;
 }
 
@@ -250,6 +304,7 @@ void zdb_conn_free(ZdbConn *conn)
         redisAsyncFree(conn->ac);
     }
     assert(QSIMPLEQ_EMPTY(&conn->waiters));
+    zdb_conn_free_timer(conn);
     g_free(conn);
 }
 
@@ -259,6 +314,7 @@ void zdb_conn_detach_aio_context(ZdbConn *conn)
         aio_set_fd_handler(conn->ctx, conn->fd, NULL, NULL, NULL, NULL, NULL);
     }
     conn->attached = false;
+    zdb_conn_free_timer(conn);
 }
 
 void zdb_conn_attach_aio_context(ZdbConn *conn, AioContext *ctx)
@@ -266,6 +322,8 @@ void zdb_conn_attach_aio_context(ZdbConn *conn, AioContext *ctx)
     conn->ctx = ctx;
     conn->attached = true;
     zdb_conn_update_handlers(conn);
+    zdb_conn_new_timer(conn);
+    zdb_conn_arm_timer(conn);
 }
 
 int zdb_conn_in_flight(ZdbConn *conn)
@@ -306,7 +364,9 @@ int zdb_conn_send(ZdbConn *conn, ZdbCmd *cmd, int argc, const char **argv,
                               argvlen) != REDIS_OK) {
         return -EIO;
     }
-    conn->in_flight++;
+    if (conn->in_flight++ == 0) {
+        zdb_conn_arm_timer(conn);
+    }
     return 0;
 }
 
@@ -314,7 +374,8 @@ int zdb_conn_send(ZdbConn *conn, ZdbCmd *cmd, int argc, const char **argv,
 /* Pools                                                               */
 /* ------------------------------------------------------------------ */
 
-ZdbPool *zdb_pool_new(const ZdbAddr *addr, int n, AioContext *ctx)
+ZdbPool *zdb_pool_new(const ZdbAddr *addr, int n, int timeout_s,
+                      AioContext *ctx)
 {
     ZdbPool *pool = g_new0(ZdbPool, 1);
     int i;
@@ -323,7 +384,7 @@ ZdbPool *zdb_pool_new(const ZdbAddr *addr, int n, AioContext *ctx)
     pool->n = n;
     pool->conns = g_new0(ZdbConn *, n);
     for (i = 0; i < n; i++) {
-        pool->conns[i] = zdb_conn_new(addr, ctx);
+        pool->conns[i] = zdb_conn_new(addr, timeout_s, ctx);
     }
     return pool;
 }
@@ -508,31 +569,57 @@ redisReply *zdb_sync_command(redisContext *c, const ZdbAddr *addr,
     return reply;
 }
 
+/*
+ * Connects, checks that the server answers and selects the namespace.
+ * Connecting is retried until @open_timeout_s (0: one attempt); *unreachable
+ * tells a server that could not be reached from one that said no.
+ */
 redisContext *zdb_sync_connect(const ZdbAddr *addr, int timeout_s,
+                               int open_timeout_s, bool *unreachable,
                                Error **errp)
 {
     struct timeval tv = { .tv_sec = timeout_s };
     g_autofree char *where = zdb_addr_describe(addr);
+    int64_t deadline = g_get_monotonic_time() +
+                       (int64_t)open_timeout_s * G_USEC_PER_SEC;
     redisContext *c;
     redisReply *reply;
     const char *argv[3];
     int argc = 0;
 
-    if (addr->socket) {
-        c = redisConnectUnixWithTimeout(addr->socket, tv);
-    } else {
-        c = redisConnectWithTimeout(addr->host, addr->port, tv);
+    if (unreachable) {
+        *unreachable = false;
     }
-    if (!c || c->err) {
-        error_setg(errp, "zdb: cannot connect to %s: %s", where,
-                   c ? c->errstr : "out of memory");
-        goto fail;
+    for (;;) {
+        if (addr->socket) {
+            c = redisConnectUnixWithTimeout(addr->socket, tv);
+        } else {
+            c = redisConnectWithTimeout(addr->host, addr->port, tv);
+        }
+        if (c && !c->err) {
+            break;
+        }
+        if (g_get_monotonic_time() >= deadline) {
+            error_setg(errp, "zdb: cannot connect to %s: %s", where,
+                       c ? c->errstr : "out of memory");
+            if (unreachable) {
+                *unreachable = true;
+            }
+            goto fail;
+        }
+        if (c) {
+            redisFree(c);
+        }
+        g_usleep(100 * 1000);
     }
     redisSetTimeout(c, tv);
 
     argv[argc++] = "PING";
     reply = zdb_sync_command(c, addr, errp, 1, argv, NULL);
     if (!reply) {
+        if (unreachable) {
+            *unreachable = true;
+        }
         goto fail;
     }
     if (reply->type == REDIS_REPLY_ERROR) {

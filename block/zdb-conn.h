@@ -18,6 +18,7 @@
 #include <hiredis/async.h>
 #include "block/aio.h"
 #include "qemu/coroutine.h"
+#include "qemu/timer.h"
 
 /* Where a namespace lives and how to enter it. */
 typedef struct ZdbAddr {
@@ -50,7 +51,7 @@ typedef struct ZdbWait {
     int ret;            /* first error, negative errno; 0 when all went well */
 } ZdbWait;
 
-ZdbConn *zdb_conn_new(const ZdbAddr *addr, AioContext *ctx);
+ZdbConn *zdb_conn_new(const ZdbAddr *addr, int timeout_s, AioContext *ctx);
 void zdb_conn_free(ZdbConn *conn);
 void zdb_conn_detach_aio_context(ZdbConn *conn);
 void zdb_conn_attach_aio_context(ZdbConn *conn, AioContext *ctx);
@@ -80,7 +81,8 @@ typedef struct ZdbPool {
     ZdbConn **conns;
 } ZdbPool;
 
-ZdbPool *zdb_pool_new(const ZdbAddr *addr, int n, AioContext *ctx);
+ZdbPool *zdb_pool_new(const ZdbAddr *addr, int n, int timeout_s,
+                      AioContext *ctx);
 void zdb_pool_free(ZdbPool *pool);
 void zdb_pool_detach_aio_context(ZdbPool *pool);
 void zdb_pool_attach_aio_context(ZdbPool *pool, AioContext *ctx);
@@ -98,6 +100,7 @@ int zdb_reply_check_del(redisReply *reply);
 
 /* Blocking helpers for open and create. */
 redisContext *zdb_sync_connect(const ZdbAddr *addr, int timeout_s,
+                               int open_timeout_s, bool *unreachable,
                                Error **errp);
 redisReply *zdb_sync_command(redisContext *c, const ZdbAddr *addr,
                              Error **errp, int argc, const char **argv,

@@ -29,7 +29,8 @@
 #include "block/block-io.h"
 #include "block/block_int.h"
 #include "block/qdict.h"
-#include "block/zdb-conn.h"
+#include "qemu/bitmap.h"
+#include "block/zdb-int.h"
 #include "trace.h"
 
 #define ZDB_DEFAULT_PORT        9900
@@ -47,41 +48,21 @@
 /* Commands one request keeps in flight when it deletes or probes ranges */
 #define ZDB_BATCH               1024
 
-#define ZDB_KEY_LEN             8
-#define ZDB_META_KEY            "zdb-disk-metadata"
-#define ZDB_LAYOUT_VERSION      1
+#define ZDB_DEFAULT_TIMEOUT     30          /* seconds */
 
-/* A write in flight: its blocks, and its place in issue order for flush */
-typedef struct ZdbWrite {
-    uint64_t seq;
-    uint64_t first;
-    uint64_t last;
-    bool serialising;
-    QTAILQ_ENTRY(ZdbWrite) next;
-} ZdbWrite;
+/* What a fetched key held, for copies (catch-up, copy-on-read) */
+enum {
+    ZDB_KIND_NIL,           /* no key */
+    ZDB_KIND_MARKER,        /* the empty zero marker of thin disks */
+    ZDB_KIND_VALUE,         /* a block */
+};
 
-typedef struct BDRVZdbState {
-    ZdbAddr addr;
-    uint64_t size;
-    uint32_t blocksize;
-    bool has_meta;
-
-    ZdbPool *pool;
-
-    /* The read-only base that blocks missing here are read from */
-    ZdbAddr thin_addr;
-    ZdbPool *thin;
-    bool thin_cor;
-
-    /* Writes in flight, oldest first (see zdb_write_begin) */
-    uint64_t write_seq;
-    QTAILQ_HEAD(, ZdbWrite) writes;
-    CoQueue write_queue;
-} BDRVZdbState;
-
-typedef struct ZdbValues ZdbValues;
-/* The value of each block of a write, in order */
-struct ZdbValues {
+/*
+ * The value of each block of a write, in order: a patched head and tail
+ * block and the whole blocks of an iovec between, or (with kinds) what a
+ * copy fetched.
+ */
+typedef struct ZdbValues {
     uint64_t first;
     uint64_t last;
     uint8_t *head;          /* patched copy of block first, or NULL */
@@ -89,17 +70,9 @@ struct ZdbValues {
     struct iovec *iov;      /* the whole blocks between, in place */
     size_t iov_off;
     uint8_t *bounce;        /* for a block split across iov elements */
-};
-static void coroutine_fn zdb_write_begin(BDRVZdbState *s, ZdbWrite *w,
-                                         uint64_t first, uint64_t last,
-                                         bool serialising);
-static void coroutine_fn zdb_write_end(BDRVZdbState *s, ZdbWrite *w);
-
-/* Geometry as found in, or written to, the metadata key */
-typedef struct ZdbGeometry {
-    uint64_t size;
-    uint64_t blocksize;
-} ZdbGeometry;
+    const int8_t *kinds;    /* a copy: ZDB_KIND_* per block of the list */
+    const uint8_t *vals;    /* and the values, blocksize each */
+} ZdbValues;
 
 /* The options that name a thin base or a backup: like the plain ones */
 #define ZDB_SERVER_OPTS(prefix, what) \
@@ -166,6 +139,18 @@ static QemuOptsList runtime_opts = {
                     "(default: off)",
         },
         ZDB_SERVER_OPTS("backup-", "backup"),
+        {
+            .name = "timeout",
+            .type = QEMU_OPT_NUMBER,
+            .help = "seconds to wait for a reply before the connection is "
+                    "taken as lost, 0 for ever (default: 30)",
+        },
+        {
+            .name = "open-timeout",
+            .type = QEMU_OPT_NUMBER,
+            .help = "seconds open keeps trying to reach the servers "
+                    "(default: 0, one attempt)",
+        },
         { /* end of list */ }
     },
 };
@@ -395,11 +380,12 @@ static void zdb_parse_filename(const char *filename, QDict *options,
 /* Metadata and open-time checks (blocking: open and create only)      */
 /* ------------------------------------------------------------------ */
 
-static char *zdb_geometry_format(const ZdbGeometry *g)
+char *zdb_geometry_format(const ZdbGeometry *g)
 {
     return g_strdup_printf("zdb-disk-layout %d\nsize %" PRIu64
-                           "\nblocksize %" PRIu64 "\n",
-                           ZDB_LAYOUT_VERSION, g->size, g->blocksize);
+                           "\nblocksize %" PRIu64 "\ngeneration %" PRIu64
+                           "\n", ZDB_LAYOUT_VERSION, g->size, g->blocksize,
+                           g->generation);
 }
 
 static bool zdb_geometry_parse(const char *text, size_t len, ZdbGeometry *g,
@@ -412,6 +398,7 @@ static bool zdb_geometry_parse(const char *text, size_t len, ZdbGeometry *g,
 
     g->size = 0;
     g->blocksize = 0;
+    g->generation = 0;
     for (i = 0; lines[i]; i++) {
         const char *line = lines[i];
         uint64_t *dst = NULL;
@@ -426,6 +413,9 @@ static bool zdb_geometry_parse(const char *text, size_t len, ZdbGeometry *g,
         } else if (g_str_has_prefix(line, "blocksize ")) {
             dst = &g->blocksize;
             val = line + strlen("blocksize ");
+        } else if (g_str_has_prefix(line, "generation ")) {
+            dst = &g->generation;
+            val = line + strlen("generation ");
         } else {
             continue;   /* later layouts may add lines */
         }
@@ -555,8 +545,8 @@ typedef struct ZdbRead {
     int64_t bytes;
     const uint64_t *list;   /* the blocks fetched, in order */
     bool *missing;          /* if set: nil blocks are marked, not zeroed */
-    uint8_t *copy;          /* if set: whole values kept, for copy-on-read */
-    bool *copied;           /* which of them came */
+    uint8_t *copy;          /* if set: whole values kept, for copies */
+    int8_t *kinds;          /* and what each key held, ZDB_KIND_* */
 } ZdbRead;
 
 typedef struct ZdbReadCmd {
@@ -581,32 +571,42 @@ static void zdb_read_slice(ZdbRead *rd, uint64_t block, size_t *boff,
 }
 
 /*
- * One value into the request's buffer.  Nil is zeros, or "look in the
- * base" on a thin disk; an empty value is the zero marker that keeps a
- * thin disk's zeroed block from showing the base.
+ * One value into the request's buffer (if any) and copy (if any).  Nil is
+ * zeros, or "look in the base" on a thin disk; an empty value is the zero
+ * marker that keeps a thin disk's zeroed block from showing the base.
  */
 static int zdb_read_value(ZdbRead *rd, const uint64_t *pblock, redisReply *v)
 {
     BDRVZdbState *s = rd->s;
     uint64_t block = *pblock;
     size_t idx = pblock - rd->list;
-    size_t boff, qoff, len;
+    size_t boff = 0, qoff = 0, len = 0;
 
-    zdb_read_slice(rd, block, &boff, &qoff, &len);
+    if (rd->qiov) {
+        zdb_read_slice(rd, block, &boff, &qoff, &len);
+    }
     if (v->type == REDIS_REPLY_NIL && rd->missing) {
         rd->missing[idx] = true;
         return 0;
     }
     if (v->type == REDIS_REPLY_NIL ||
         (v->type == REDIS_REPLY_STRING && v->len == 0)) {
-        qemu_iovec_memset(rd->qiov, qoff, 0, len);
+        if (rd->qiov) {
+            qemu_iovec_memset(rd->qiov, qoff, 0, len);
+        }
+        if (rd->kinds) {
+            rd->kinds[idx] = v->type == REDIS_REPLY_NIL ? ZDB_KIND_NIL
+                                                        : ZDB_KIND_MARKER;
+        }
         return 0;
     }
     if (v->type == REDIS_REPLY_STRING && v->len == s->blocksize) {
-        qemu_iovec_from_buf(rd->qiov, qoff, v->str + boff, len);
+        if (rd->qiov) {
+            qemu_iovec_from_buf(rd->qiov, qoff, v->str + boff, len);
+        }
         if (rd->copy) {
             memcpy(rd->copy + idx * s->blocksize, v->str, s->blocksize);
-            rd->copied[idx] = true;
+            rd->kinds[idx] = ZDB_KIND_VALUE;
         }
         return 0;
     }
@@ -616,11 +616,12 @@ static int zdb_read_value(ZdbRead *rd, const uint64_t *pblock, redisReply *v)
     }
     if (v->type == REDIS_REPLY_STRING) {
         error_report("zdb: namespace '%s': block %" PRIu64 " holds %zu "
-                     "bytes, expected %" PRIu32, s->addr.namespace, block,
-                     (size_t)v->len, s->blocksize);
+                     "bytes, expected %" PRIu32, s->side[0].addr.namespace,
+                     block, (size_t)v->len, s->blocksize);
     } else {
         error_report("zdb: namespace '%s': unexpected reply type %d for "
-                     "block %" PRIu64, s->addr.namespace, v->type, block);
+                     "block %" PRIu64, s->side[0].addr.namespace, v->type,
+                     block);
     }
     return -EIO;
 }
@@ -647,7 +648,7 @@ static void zdb_read_done(ZdbCmd *cmd, redisReply *reply)
     } else {
         error_report("zdb: namespace '%s': MGET of %d keys from block %"
                      PRIu64 " got a reply of type %d with %zu elements",
-                     rc->rd->s->addr.namespace, rc->nkeys, rc->blocks[0],
+                     rc->rd->s->side[0].addr.namespace, rc->nkeys, rc->blocks[0],
                      reply->type, (size_t)reply->elements);
         ret = -EIO;
     }
@@ -706,9 +707,37 @@ static int coroutine_fn zdb_co_fetch(ZdbPool *pool, ZdbRead *rd,
     return ret < 0 ? ret : ret2;
 }
 
-static int coroutine_fn zdb_co_put(BDRVZdbState *s, uint64_t first,
-                                   uint64_t last, const uint64_t *list,
-                                   ZdbValues *v);
+static int coroutine_fn zdb_co_put(BDRVZdbState *s, ZdbSide *only,
+                                   uint64_t first, uint64_t last,
+                                   const uint64_t *list, ZdbValues *v);
+
+/*
+ * Fetches @n blocks of the disk's own namespace from a side in sync; when
+ * that side fails and the other is in sync, the other serves the read and
+ * the failed one is taken as lost.
+ */
+static int coroutine_fn zdb_co_fetch_own(BDRVZdbState *s, ZdbRead *rd,
+                                         const uint64_t *blocks, uint64_t n)
+{
+    ZdbSide *side = zdb_read_side(s, NULL);
+    ZdbSide *other;
+    int ret;
+
+    if (!side) {
+        return -EIO;
+    }
+    ret = zdb_co_fetch(side->pool, rd, blocks, n);
+    while (ret < 0 && (other = zdb_read_side(s, side))) {
+        trace_zdb_failover(side->name, ret);
+        zdb_side_lost(s, side, ret);
+        side = other;
+        if (rd->missing) {
+            memset(rd->missing, 0, n * sizeof(bool));
+        }
+        ret = zdb_co_fetch(side->pool, rd, blocks, n);
+    }
+    return ret;
+}
 
 /*
  * Reads [offset, offset + bytes): one batch from the disk's namespace,
@@ -728,7 +757,7 @@ static int coroutine_fn zdb_co_read(BDRVZdbState *s, int64_t offset,
     g_autofree uint64_t *blocks = g_new(uint64_t, n);
     g_autofree bool *missing = NULL;
     g_autofree uint8_t *copy = NULL;
-    g_autofree bool *copied = NULL;
+    g_autofree int8_t *kinds = NULL;
     uint64_t i, m;
     int ret;
 
@@ -738,7 +767,7 @@ static int coroutine_fn zdb_co_read(BDRVZdbState *s, int64_t offset,
     if (s->thin) {
         rd.missing = missing = g_new0(bool, n);
     }
-    ret = zdb_co_fetch(s->pool, &rd, blocks, n);
+    ret = zdb_co_fetch_own(s, &rd, blocks, n);
     if (ret < 0 || !s->thin) {
         return ret;
     }
@@ -754,7 +783,7 @@ static int coroutine_fn zdb_co_read(BDRVZdbState *s, int64_t offset,
     rd.missing = NULL;
     if (cor) {
         rd.copy = copy = g_malloc((size_t)m * s->blocksize);
-        rd.copied = copied = g_new0(bool, m);
+        rd.kinds = kinds = g_new0(int8_t, m);
     }
     ret = zdb_co_fetch(s->thin, &rd, blocks, m);
     if (ret < 0 || !cor) {
@@ -762,18 +791,24 @@ static int coroutine_fn zdb_co_read(BDRVZdbState *s, int64_t offset,
     }
 
     /* copy-on-read: the blocks the base had, now in the disk too */
-    for (i = 0; i < m; i++) {
-        ZdbValues v = { .first = blocks[i], .last = blocks[i],
-                        .head = copy + i * s->blocksize };
-
-        if (copied[i]) {
-            ret = zdb_co_put(s, blocks[i], blocks[i], NULL, &v);
-            if (ret < 0) {
-                return ret;
+    for (i = n = 0; i < m; i++) {
+        if (kinds[i] == ZDB_KIND_VALUE) {
+            if (n != i) {
+                blocks[n] = blocks[i];
+                kinds[n] = kinds[i];
+                memcpy(copy + n * s->blocksize, copy + i * s->blocksize,
+                       s->blocksize);
             }
+            n++;
         }
     }
-    return 0;
+    if (n == 0) {
+        return 0;
+    }
+    {
+        ZdbValues v = { .kinds = kinds, .vals = copy };
+        return zdb_co_put(s, NULL, 0, n - 1, blocks, &v);
+    }
 }
 
 static int coroutine_fn GRAPH_RDLOCK
@@ -814,7 +849,7 @@ zdb_co_preadv(BlockDriverState *bs, int64_t offset, int64_t bytes,
  * write waits only for overlapping serialising ones.  Flush waits for
  * every write older than itself.
  */
-static void coroutine_fn zdb_write_begin(BDRVZdbState *s, ZdbWrite *w,
+void coroutine_fn zdb_write_begin(BDRVZdbState *s, ZdbWrite *w,
                                          uint64_t first, uint64_t last,
                                          bool serialising)
 {
@@ -835,7 +870,7 @@ retry:
     QTAILQ_INSERT_TAIL(&s->writes, w, next);
 }
 
-static void coroutine_fn zdb_write_end(BDRVZdbState *s, ZdbWrite *w)
+void coroutine_fn zdb_write_end(BDRVZdbState *s, ZdbWrite *w)
 {
     QTAILQ_REMOVE(&s->writes, w, next);
     qemu_co_queue_restart_all(&s->write_queue);
@@ -902,58 +937,154 @@ static void zdb_write_done(ZdbCmd *cmd, redisReply *reply)
 }
 
 /*
- * SET blocks [first, last] from @v, or zero them when @v is NULL, at most
- * ZDB_BATCH commands in flight.  Zeroing is DEL, or on a thin disk SET of
- * the empty zero marker, so that the base does not show through.
+ * SET blocks [first, last] (or list[first..last]) from @v, or zero them
+ * when @v is NULL, at most ZDB_BATCH blocks at a time.  Zeroing is DEL,
+ * or on a thin disk SET of the empty zero marker, so that the base does
+ * not show through.
+ *
+ * The blocks go to @only, or to every side that is not down, in parallel.
+ * A write succeeds when a side in sync took it: a side that failed while
+ * another one in sync succeeded is taken as lost, and the blocks are
+ * remembered for it, as for a side that is down.
  */
-static int coroutine_fn zdb_co_put(BDRVZdbState *s, uint64_t first,
-                                   uint64_t last, const uint64_t *list,
-                                   ZdbValues *v)
+static int coroutine_fn zdb_co_put(BDRVZdbState *s, ZdbSide *only,
+                                   uint64_t first, uint64_t last,
+                                   const uint64_t *list, ZdbValues *v)
 {
     uint64_t n = last - first + 1;
     int batch = MIN(n, ZDB_BATCH);
-    g_autofree ZdbWriteCmd *cmds = g_new(ZdbWriteCmd, batch);
+    g_autofree ZdbWriteCmd *cmds = g_new(ZdbWriteCmd, batch * s->nsides);
+    ZdbSide *targets[2];
+    int err[2] = { 0, 0 };
+    int nt = 0, t, ret = 0;
     uint64_t done = 0;
-    int ret = 0, ret2;
+    bool ok = false;
 
-    while (done < n && ret == 0) {
-        ZdbWait wait;
+    for (t = 0; t < s->nsides && !only; t++) {
+        if (s->side[t].state != ZDB_SIDE_STATE_DOWN) {
+            targets[nt++] = &s->side[t];
+        } else {
+            zdb_side_mark_dirty(s, &s->side[t], first, last, list);
+        }
+    }
+    if (only) {
+        targets[nt++] = only;
+    }
+
+    while (done < n) {
+        ZdbWait wait[2];
         int i;
 
-        zdb_wait_init(&wait);
+        for (t = 0; t < nt; t++) {
+            zdb_wait_init(&wait[t]);
+        }
         for (i = 0; i < batch && done < n; i++, done++) {
             uint8_t key[ZDB_KEY_LEN];
             const char *argv[3] = { "SET", (const char *)key, "" };
             size_t argvlen[3] = { 3, ZDB_KEY_LEN, s->blocksize };
-            uint64_t block = list ? list[done] : first + done;
+            uint64_t block = list ? list[first + done] : first + done;
             bool del = !v && !s->thin;
-            ZdbConn *conn;
 
             zdb_key(key, block);
-            if (v) {
+            if (v && v->kinds) {
+                switch (v->kinds[first + done]) {
+                case ZDB_KIND_VALUE:
+                    argv[2] = (const char *)v->vals +
+                              (first + done) * s->blocksize;
+                    break;
+                case ZDB_KIND_MARKER:
+                    argvlen[2] = 0;
+                    break;
+                default:
+                    argv[0] = "DEL";
+                    del = true;
+                }
+            } else if (v) {
                 argv[2] = zdb_values_next(v, block, s->blocksize);
             } else if (del) {
                 argv[0] = "DEL";
             } else {
                 argvlen[2] = 0;
             }
-            cmds[i].check = del ? zdb_reply_check_del : zdb_reply_check_write;
-            cmds[i].cmd.fn = zdb_write_done;
-            cmds[i].wait = &wait;
-            ret = zdb_pool_co_get(s->pool, &conn);
-            if (ret == 0) {
-                ret = zdb_conn_send(conn, &cmds[i].cmd, del ? 2 : 3, argv,
-                                    argvlen);
+            for (t = 0; t < nt; t++) {
+                ZdbWriteCmd *wc = &cmds[i * nt + t];
+                ZdbConn *conn;
+                int r;
+
+                if (err[t]) {
+                    continue;
+                }
+                wc->check = del ? zdb_reply_check_del : zdb_reply_check_write;
+                wc->cmd.fn = zdb_write_done;
+                wc->wait = &wait[t];
+                r = zdb_pool_co_get(targets[t]->pool, &conn);
+                if (r == 0) {
+                    r = zdb_conn_send(conn, &wc->cmd, del ? 2 : 3, argv,
+                                      argvlen);
+                }
+                if (r < 0) {
+                    err[t] = r;
+                    continue;
+                }
+                wait[t].pending++;
             }
-            if (ret < 0) {
-                break;
-            }
-            wait.pending++;
         }
-        ret2 = zdb_wait_all(&wait);
-        ret = ret < 0 ? ret : ret2;
+        ok = false;
+        for (t = 0; t < nt; t++) {
+            int r = zdb_wait_all(&wait[t]);
+            if (r < 0 && !err[t]) {
+                err[t] = r;
+            }
+            ok |= !err[t];
+        }
+        if (!ok) {
+            break;
+        }
     }
-    return ret;
+
+    if (only) {
+        return err[0];
+    }
+    ok = false;
+    for (t = 0; t < nt; t++) {
+        if (!err[t] && targets[t]->state == ZDB_SIDE_STATE_SYNC) {
+            ok = true;
+        } else if (err[t] && !ret) {
+            ret = err[t];
+        }
+    }
+    if (!ok) {
+        return ret < 0 ? ret : -EIO;
+    }
+    for (t = 0; t < nt; t++) {
+        if (err[t]) {
+            zdb_side_lost(s, targets[t], err[t]);
+            zdb_side_mark_dirty(s, targets[t], first, last, list);
+        }
+    }
+    /* nothing is acknowledged before the other side is known to be behind */
+    return zdb_degraded(s) ? zdb_co_record_degraded(s) : 0;
+}
+
+/*
+ * Copies blocks from one side's namespace to another's, exactly: values,
+ * zero markers and missing keys.  The caller holds the blocks.
+ */
+int coroutine_fn zdb_co_copy_blocks(BDRVZdbState *s, ZdbSide *from,
+                                    ZdbSide *to, const uint64_t *blocks,
+                                    uint64_t n)
+{
+    g_autofree uint8_t *copy = g_malloc((size_t)n * s->blocksize);
+    g_autofree int8_t *kinds = g_new0(int8_t, n);
+    ZdbRead rd = { .s = s, .copy = copy, .kinds = kinds };
+    ZdbValues v = { .kinds = kinds, .vals = copy };
+    int ret;
+
+    ret = zdb_co_fetch(from->pool, &rd, blocks, n);
+    if (ret < 0) {
+        return ret;
+    }
+    return zdb_co_put(s, to, 0, n - 1, blocks, &v);
 }
 
 /* Reads whole block @block and lays @len bytes of @qiov at @boff over it */
@@ -1019,7 +1150,7 @@ static int coroutine_fn zdb_co_write(BDRVZdbState *s, int64_t offset,
         v.iov_off += skip;
     }
     if (ret == 0) {
-        ret = zdb_co_put(s, first, last, NULL, &v);
+        ret = zdb_co_put(s, NULL, first, last, NULL, &v);
     }
     zdb_write_end(s, &w);
     g_free(v.head);
@@ -1047,7 +1178,7 @@ static int coroutine_fn zdb_co_drop(BDRVZdbState *s, uint64_t first,
     int ret;
 
     zdb_write_begin(s, &w, first, last, false);
-    ret = zdb_co_put(s, first, last, NULL, NULL);
+    ret = zdb_co_put(s, NULL, first, last, NULL, NULL);
     zdb_write_end(s, &w);
     return ret;
 }
@@ -1186,7 +1317,12 @@ zdb_co_block_status(BlockDriverState *bs, bool want_zero, int64_t offset,
     bool data;
     int run, ret;
 
-    ret = zdb_co_exists(s->pool, first, n, own);
+    ZdbSide *side = zdb_read_side(s, NULL);
+
+    if (!side) {
+        return -EIO;
+    }
+    ret = zdb_co_exists(side->pool, first, n, own);
     if (ret < 0) {
         return ret;
     }
@@ -1223,10 +1359,15 @@ static void zdb_set_done(ZdbCmd *cmd, redisReply *reply)
     zdb_wait_done(cmd->opaque, zdb_reply_check_write(reply));
 }
 
-static int coroutine_fn zdb_co_write_geometry(BDRVZdbState *s,
-                                              const ZdbGeometry *g)
+/* Records the geometry and @side's generation in its metadata key */
+int coroutine_fn zdb_co_write_meta(BDRVZdbState *s, ZdbSide *side)
 {
-    g_autofree char *val = zdb_geometry_format(g);
+    ZdbGeometry g = {
+        .size = s->size,
+        .blocksize = s->blocksize,
+        .generation = side->generation,
+    };
+    g_autofree char *val = zdb_geometry_format(&g);
     const char *argv[] = { "SET", ZDB_META_KEY, val };
     size_t argvlen[] = { 3, strlen(ZDB_META_KEY), strlen(val) };
     ZdbCmd cmd = { .fn = zdb_set_done };
@@ -1236,7 +1377,8 @@ static int coroutine_fn zdb_co_write_geometry(BDRVZdbState *s,
 
     zdb_wait_init(&wait);
     cmd.opaque = &wait;
-    ret = zdb_pool_co_get(s->pool, &conn);
+    trace_zdb_generation(side->name, side->generation);
+    ret = zdb_pool_co_get(side->pool, &conn);
     if (ret == 0) {
         ret = zdb_conn_send(conn, &cmd, 3, argv, argvlen);
     }
@@ -1244,7 +1386,11 @@ static int coroutine_fn zdb_co_write_geometry(BDRVZdbState *s,
         return ret;
     }
     wait.pending++;
-    return zdb_wait_all(&wait);
+    ret = zdb_wait_all(&wait);
+    if (ret == 0) {
+        side->has_meta = true;
+    }
+    return ret;
 }
 
 static int coroutine_fn GRAPH_RDLOCK
@@ -1255,8 +1401,9 @@ zdb_co_truncate(BlockDriverState *bs, int64_t offset, bool exact,
     uint64_t old_blocks = DIV_ROUND_UP(s->size, s->blocksize);
     uint64_t new_blocks = DIV_ROUND_UP(offset, s->blocksize);
     uint64_t tail = offset % s->blocksize;
-    ZdbGeometry g = { .size = offset, .blocksize = s->blocksize };
-    int ret;
+    uint64_t old_size = s->size;
+    bool ok = false;
+    int ret = 0, t;
 
     if (prealloc != PREALLOC_MODE_OFF) {
         error_setg(errp, "zdb: unsupported preallocation mode '%s'",
@@ -1297,14 +1444,34 @@ zdb_co_truncate(BlockDriverState *bs, int64_t offset, bool exact,
         }
     }
 
-    ret = zdb_co_write_geometry(s, &g);
-    if (ret < 0) {
-        error_setg_errno(errp, -ret, "zdb: namespace '%s': cannot record "
-                         "the new size", s->addr.namespace);
-        return ret;
+    for (t = 0; t < s->nsides; t++) {
+        if (s->side[t].dirty && new_blocks > s->nblocks) {
+            s->side[t].dirty = bitmap_zero_extend(s->side[t].dirty,
+                                                  s->nblocks, new_blocks);
+        }
     }
     s->size = offset;
-    s->has_meta = true;
+    s->nblocks = MAX(s->nblocks, new_blocks);
+    for (t = 0; t < s->nsides; t++) {
+        int r;
+
+        if (s->side[t].state == ZDB_SIDE_STATE_DOWN) {
+            continue;
+        }
+        r = zdb_co_write_meta(s, &s->side[t]);
+        if (r < 0) {
+            ret = ret ?: r;
+        } else if (s->side[t].state == ZDB_SIDE_STATE_SYNC) {
+            ok = true;
+        }
+    }
+    if (!ok) {
+        s->size = old_size;
+        error_setg_errno(errp, ret < 0 ? -ret : EIO, "zdb: namespace '%s': "
+                         "cannot record the new size",
+                         s->side[0].addr.namespace);
+        return ret < 0 ? ret : -EIO;
+    }
     return 0;
 }
 
@@ -1315,15 +1482,17 @@ zdb_co_truncate(BlockDriverState *bs, int64_t offset, bool exact,
 /* What open learns of one namespace */
 typedef struct ZdbSideInfo {
     const char *role;       /* "disk", "thin base", ... for messages */
+    bool unreachable;       /* could not be reached (not: said no) */
     int found;              /* metadata present */
     ZdbGeometry g;
     bool read_only;
 } ZdbSideInfo;
 
-static bool zdb_probe_side(const ZdbAddr *addr, ZdbSideInfo *info,
-                           Error **errp)
+static bool zdb_probe_side(const ZdbAddr *addr, int open_timeout,
+                           ZdbSideInfo *info, Error **errp)
 {
-    redisContext *c = zdb_sync_connect(addr, ZDB_OPEN_TIMEOUT, errp);
+    redisContext *c = zdb_sync_connect(addr, ZDB_OPEN_TIMEOUT, open_timeout,
+                                       &info->unreachable, errp);
     bool ok = false;
 
     if (!c) {
@@ -1358,7 +1527,7 @@ out:
  * with it, and every namespace of the disk must record the same.
  */
 static bool zdb_settle_geometry(BDRVZdbState *s, QemuOpts *opts,
-                                ZdbSideInfo *sides, int n, Error **errp)
+                                ZdbSideInfo **sides, int n, Error **errp)
 {
     ZdbGeometry g = {
         .size = qemu_opt_get_size(opts, "size", ZDB_DEFAULT_SIZE),
@@ -1375,7 +1544,7 @@ static bool zdb_settle_geometry(BDRVZdbState *s, QemuOpts *opts,
         return false;
     }
     for (i = 0; i < n; i++) {
-        ZdbSideInfo *side = &sides[i];
+        ZdbSideInfo *side = sides[i];
 
         if (!side->found) {
             continue;
@@ -1403,13 +1572,59 @@ static bool zdb_settle_geometry(BDRVZdbState *s, QemuOpts *opts,
                        g.blocksize, side->g.blocksize, side->role);
             return false;
         }
-        g = side->g;
+        g.size = side->g.size;
+        g.blocksize = side->g.blocksize;
         from = side->role;
     }
     s->size = g.size;
     s->blocksize = g.blocksize;
-    s->has_meta = sides[0].found;
+    s->nblocks = DIV_ROUND_UP(g.size, g.blocksize);
     return true;
+}
+
+/*
+ * Which of primary and backup can be trusted.  A side that missed writes
+ * has a lower generation in its metadata than the other; a side without
+ * metadata beside one with it is new.  Either is behind on everything: it
+ * is copied in full before it serves reads (which blocks it missed is not
+ * recorded across restarts, so a full copy is the only safe answer).  A
+ * side that cannot be reached is down, and behind on everything as well.
+ */
+static void zdb_settle_sides(BDRVZdbState *s, ZdbSideInfo *p, ZdbSideInfo *b)
+{
+    ZdbSide *primary = &s->side[0], *backup = &s->side[1];
+    ZdbSide *stale = NULL;
+    int t;
+
+    for (t = 0; t < 2; t++) {
+        ZdbSideInfo *i = t ? b : p;
+        s->side[t].has_meta = i->found > 0;
+        s->side[t].generation = i->found > 0 ? i->g.generation : 0;
+        s->side[t].state = ZDB_SIDE_STATE_SYNC;
+        s->side[t].dirty = bitmap_new(s->nblocks);
+    }
+    if (p->unreachable) {
+        stale = primary;
+    } else if (b->unreachable) {
+        stale = backup;
+    } else if (primary->has_meta != backup->has_meta) {
+        stale = primary->has_meta ? backup : primary;
+    } else if (!primary->has_meta ||
+               primary->generation == backup->generation) {
+        /*
+         * Two namespaces without metadata: nothing says which one holds
+         * the disk, so the primary is taken as the truth.
+         */
+        stale = primary->has_meta ? NULL : backup;
+    } else {
+        stale = primary->generation < backup->generation ? primary : backup;
+    }
+    if (stale) {
+        ZdbSideInfo *i = stale == primary ? p : b;
+        stale->state = i->unreachable ? ZDB_SIDE_STATE_DOWN
+                                      : ZDB_SIDE_STATE_BEHIND;
+        bitmap_set(stale->dirty, 0, s->nblocks);
+    }
 }
 
 static int zdb_open(BlockDriverState *bs, QDict *options, int flags,
@@ -1417,30 +1632,43 @@ static int zdb_open(BlockDriverState *bs, QDict *options, int flags,
 {
     BDRVZdbState *s = bs->opaque;
     QemuOpts *opts;
-    uint64_t nconns;
-    ZdbSideInfo sides[2] = {
-        { .role = "disk" },
-        { .role = "thin base" },
-    };
-    int nsides = 1;
-    int ret = -EINVAL;
+    uint64_t nconns, timeout, open_timeout;
+    ZdbSideInfo primary = { .role = "disk" };
+    ZdbSideInfo backup = { .role = "backup" };
+    ZdbSideInfo thin = { .role = "thin base" };
+    ZdbSideInfo *found[3] = { &primary };
+    int nfound = 1;
+    Error *backup_err = NULL;
+    int t, ret = -EINVAL;
 
+    s->bs = bs;
+    s->side[0].name = "primary";
+    s->side[1].name = "backup";
+    s->nsides = 1;
     opts = qemu_opts_create(&runtime_opts, NULL, 0, &error_abort);
     if (!qemu_opts_absorb_qdict(opts, options, errp)) {
         goto fail;
     }
-    if (!zdb_addr_from_opts(&s->addr, opts, "", NULL, errp)) {
+    if (!zdb_addr_from_opts(&s->side[0].addr, opts, "", NULL, errp)) {
         goto fail;
     }
     if (zdb_addr_given(opts, "thin-")) {
-        if (!zdb_addr_from_opts(&s->thin_addr, opts, "thin-", &s->addr,
-                                errp)) {
+        if (!zdb_addr_from_opts(&s->thin_addr, opts, "thin-",
+                                &s->side[0].addr, errp)) {
             goto fail;
         }
-        nsides++;
+        found[nfound++] = &thin;
+    }
+    if (zdb_addr_given(opts, "backup-")) {
+        if (!zdb_addr_from_opts(&s->side[1].addr, opts, "backup-",
+                                &s->side[0].addr, errp)) {
+            goto fail;
+        }
+        s->nsides = 2;
+        found[nfound++] = &backup;
     }
     s->thin_cor = qemu_opt_get_bool(opts, "thin-copy-on-read", false);
-    if (s->thin_cor && nsides < 2) {
+    if (s->thin_cor && !s->thin_addr.namespace) {
         error_setg(errp, "zdb: thin-copy-on-read needs a thin base "
                    "(thin-namespace)");
         goto fail;
@@ -1452,19 +1680,44 @@ static int zdb_open(BlockDriverState *bs, QDict *options, int flags,
                    PRIu64, ZDB_MAX_CONNECTIONS, nconns);
         goto fail;
     }
-
-    ret = -EIO;
-    if (!zdb_probe_side(&s->addr, &sides[0], errp)) {
+    timeout = qemu_opt_get_number(opts, "timeout", ZDB_DEFAULT_TIMEOUT);
+    open_timeout = qemu_opt_get_number(opts, "open-timeout", 0);
+    if (timeout > 3600 || open_timeout > 3600) {
+        error_setg(errp, "zdb: timeout and open-timeout must be at most "
+                   "3600 seconds");
         goto fail;
     }
-    if (nsides > 1 && !zdb_probe_side(&s->thin_addr, &sides[1], errp)) {
+
+    ret = -EIO;
+    if (!zdb_probe_side(&s->side[0].addr, open_timeout, &primary,
+                        s->nsides > 1 ? &backup_err : errp)) {
+        /* with a backup, an unreachable primary is survivable */
+        if (s->nsides == 1 || !primary.unreachable) {
+            error_propagate(errp, backup_err);
+            goto fail;
+        }
+    }
+    if (s->nsides > 1 &&
+        !zdb_probe_side(&s->side[1].addr, open_timeout, &backup, errp)) {
+        if (!backup.unreachable || primary.unreachable) {
+            error_free(backup_err);
+            goto fail;
+        }
+        warn_report_err(*errp);
+        *errp = NULL;
+    }
+    if (backup_err) {
+        warn_report_err(backup_err);
+    }
+    if (s->thin_addr.namespace &&
+        !zdb_probe_side(&s->thin_addr, open_timeout, &thin, errp)) {
         goto fail;
     }
     ret = -EINVAL;
-    if (!zdb_settle_geometry(s, opts, sides, nsides, errp)) {
+    if (!zdb_settle_geometry(s, opts, found, nfound, errp)) {
         goto fail;
     }
-    if (sides[0].read_only) {
+    if (primary.read_only || backup.read_only) {
         ret = bdrv_apply_auto_read_only(bs, "zdb: the namespace is read-only "
                                         "for this client (protected without "
                                         "password, or locked)", errp);
@@ -1472,23 +1725,38 @@ static int zdb_open(BlockDriverState *bs, QDict *options, int flags,
             goto fail;
         }
     }
+    if (s->nsides > 1) {
+        zdb_settle_sides(s, &primary, &backup);
+    }
 
     QTAILQ_INIT(&s->writes);
     qemu_co_queue_init(&s->write_queue);
-    s->pool = zdb_pool_new(&s->addr, nconns, bdrv_get_aio_context(bs));
-    if (nsides > 1) {
+    qemu_co_mutex_init(&s->meta_lock);
+    for (t = 0; t < s->nsides; t++) {
+        s->side[t].pool = zdb_pool_new(&s->side[t].addr, nconns, timeout,
+                                       bdrv_get_aio_context(bs));
+    }
+    if (s->thin_addr.namespace) {
         /* only ever read: the base is shared by many disks */
-        s->thin = zdb_pool_new(&s->thin_addr, nconns,
+        s->thin = zdb_pool_new(&s->thin_addr, nconns, timeout,
                                bdrv_get_aio_context(bs));
     }
+    if (s->nsides > 1 && !bdrv_is_read_only(bs)) {
+        zdb_backup_init(s);
+    }
     bs->supported_zero_flags = BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK;
-    trace_zdb_open(bs, s->addr.namespace, s->size, s->blocksize, nconns);
+    trace_zdb_open(bs, s->side[0].addr.namespace, s->size, s->blocksize,
+                   nconns);
     qemu_opts_del(opts);
     return 0;
 
 fail:
     qemu_opts_del(opts);
-    zdb_addr_clear(&s->addr);
+    for (t = 0; t < 2; t++) {
+        zdb_addr_clear(&s->side[t].addr);
+        g_free(s->side[t].dirty);
+        s->side[t].dirty = NULL;
+    }
     zdb_addr_clear(&s->thin_addr);
     return ret;
 }
@@ -1496,10 +1764,15 @@ fail:
 static void zdb_close(BlockDriverState *bs)
 {
     BDRVZdbState *s = bs->opaque;
+    int t;
 
-    zdb_pool_free(s->pool);
+    zdb_backup_cleanup(s);
+    for (t = 0; t < s->nsides; t++) {
+        zdb_pool_free(s->side[t].pool);
+        zdb_addr_clear(&s->side[t].addr);
+        g_free(s->side[t].dirty);
+    }
     zdb_pool_free(s->thin);
-    zdb_addr_clear(&s->addr);
     zdb_addr_clear(&s->thin_addr);
 }
 
@@ -1514,36 +1787,44 @@ static void zdb_refresh_limits(BlockDriverState *bs, Error **errp)
     bs->bl.opt_transfer = s->blocksize;
 }
 
+/*
+ * A zdb:// filename that reopens the same disk, when one can: a disk with
+ * a password, a base or a backup gets a json: filename from the block
+ * layer instead (and a password is never put in a filename tools print).
+ */
 static void zdb_refresh_filename(BlockDriverState *bs)
 {
     BDRVZdbState *s = bs->opaque;
-    g_autofree char *ns = g_uri_escape_string(s->addr.namespace, NULL, false);
+    const ZdbAddr *a = &s->side[0].addr;
+    g_autofree char *ns = g_uri_escape_string(a->namespace, NULL, false);
     g_autofree char *query = NULL;
 
-    /* A password is not put in a filename that tools print. */
-    if (s->addr.password) {
+    if (a->password || s->thin || s->nsides > 1) {
         return;
     }
     query = g_strdup_printf("size=%" PRIu64 "&blocksize=%" PRIu32,
                             s->size, s->blocksize);
-    if (s->addr.socket) {
-        g_autofree char *sock = g_uri_escape_string(s->addr.socket, "/",
-                                                    false);
+    if (a->socket) {
+        g_autofree char *sock = g_uri_escape_string(a->socket, "/", false);
         snprintf(bs->exact_filename, sizeof(bs->exact_filename),
                  "zdb+unix:///%s?socket=%s&%s", ns, sock, query);
     } else {
-        bool v6 = strchr(s->addr.host, ':');
+        bool v6 = strchr(a->host, ':');
         snprintf(bs->exact_filename, sizeof(bs->exact_filename),
-                 "zdb://%s%s%s:%d/%s?%s", v6 ? "[" : "", s->addr.host,
-                 v6 ? "]" : "", s->addr.port, ns, query);
+                 "zdb://%s%s%s:%d/%s?%s", v6 ? "[" : "", a->host,
+                 v6 ? "]" : "", a->port, ns, query);
     }
 }
 
 static void zdb_detach_aio_context(BlockDriverState *bs)
 {
     BDRVZdbState *s = bs->opaque;
+    int t;
 
-    zdb_pool_detach_aio_context(s->pool);
+    zdb_backup_detach(s);
+    for (t = 0; t < s->nsides; t++) {
+        zdb_pool_detach_aio_context(s->side[t].pool);
+    }
     if (s->thin) {
         zdb_pool_detach_aio_context(s->thin);
     }
@@ -1553,11 +1834,67 @@ static void zdb_attach_aio_context(BlockDriverState *bs,
                                    AioContext *new_context)
 {
     BDRVZdbState *s = bs->opaque;
+    int t;
 
-    zdb_pool_attach_aio_context(s->pool, new_context);
+    for (t = 0; t < s->nsides; t++) {
+        zdb_pool_attach_aio_context(s->side[t].pool, new_context);
+    }
     if (s->thin) {
         zdb_pool_attach_aio_context(s->thin, new_context);
     }
+    zdb_backup_attach(s, new_context);
+}
+
+static void zdb_drain_begin(BlockDriverState *bs)
+{
+    zdb_backup_quiesce(bs->opaque, true);
+}
+
+static void zdb_drain_end(BlockDriverState *bs)
+{
+    zdb_backup_quiesce(bs->opaque, false);
+}
+
+static ZdbNamespaceInfo *zdb_namespace_info(BDRVZdbState *s,
+                                            const ZdbAddr *addr,
+                                            ZdbSide *side)
+{
+    ZdbNamespaceInfo *info = g_new0(ZdbNamespaceInfo, 1);
+
+    info->server = zdb_addr_describe(addr);
+    info->q_namespace = g_strdup(addr->namespace);
+    if (side && s->nsides > 1) {
+        info->has_state = true;
+        info->state = side->state;
+        info->has_generation = true;
+        info->generation = side->generation;
+        info->has_behind_blocks = true;
+        info->behind_blocks = bitmap_count_one(side->dirty, s->nblocks);
+    }
+    return info;
+}
+
+static ImageInfoSpecific *zdb_get_specific_info(BlockDriverState *bs,
+                                                Error **errp)
+{
+    BDRVZdbState *s = bs->opaque;
+    ImageInfoSpecific *spec = g_new0(ImageInfoSpecific, 1);
+    ImageInfoSpecificZdb *zdb = g_new0(ImageInfoSpecificZdb, 1);
+
+    spec->type = IMAGE_INFO_SPECIFIC_KIND_ZDB;
+    spec->u.zdb.data = zdb;
+    zdb->blocksize = s->blocksize;
+    zdb->layout_version = s->side[0].has_meta ? ZDB_LAYOUT_VERSION : 0;
+    zdb->primary = zdb_namespace_info(s, &s->side[0].addr, &s->side[0]);
+    if (s->nsides > 1) {
+        zdb->backup = zdb_namespace_info(s, &s->side[1].addr, &s->side[1]);
+    }
+    if (s->thin) {
+        zdb->thin = zdb_namespace_info(s, &s->thin_addr, NULL);
+        zdb->has_thin_copy_on_read = true;
+        zdb->thin_copy_on_read = s->thin_cor;
+    }
+    return spec;
 }
 
 static QemuOptsList zdb_create_opts = {
@@ -1602,7 +1939,7 @@ static int coroutine_fn zdb_co_create_opts(BlockDriver *drv,
     g_autoptr(QDict) options = qdict_new();
     QemuOpts *ropts = NULL;
     ZdbAddr addr = { 0 };
-    ZdbGeometry g, old;
+    ZdbGeometry g = { 0 }, old;
     redisContext *c = NULL;
     redisReply *r;
     const char *dbsize[] = { "DBSIZE" };
@@ -1639,7 +1976,7 @@ static int coroutine_fn zdb_co_create_opts(BlockDriver *drv,
     }
 
     ret = -EIO;
-    c = zdb_sync_connect(&addr, ZDB_OPEN_TIMEOUT, errp);
+    c = zdb_sync_connect(&addr, ZDB_OPEN_TIMEOUT, 0, NULL, errp);
     if (!c || !zdb_check_namespace(c, &addr, &read_only, errp)) {
         goto out;
     }
@@ -1702,6 +2039,9 @@ static BlockDriver bdrv_zdb = {
     .bdrv_refresh_filename      = zdb_refresh_filename,
     .bdrv_detach_aio_context    = zdb_detach_aio_context,
     .bdrv_attach_aio_context    = zdb_attach_aio_context,
+    .bdrv_drain_begin           = zdb_drain_begin,
+    .bdrv_drain_end             = zdb_drain_end,
+    .bdrv_get_specific_info     = zdb_get_specific_info,
     .strong_runtime_opts        = zdb_strong_runtime_opts,
 };
 
@@ -1728,6 +2068,9 @@ static BlockDriver bdrv_zdb_unix = {
     .bdrv_refresh_filename      = zdb_refresh_filename,
     .bdrv_detach_aio_context    = zdb_detach_aio_context,
     .bdrv_attach_aio_context    = zdb_attach_aio_context,
+    .bdrv_drain_begin           = zdb_drain_begin,
+    .bdrv_drain_end             = zdb_drain_end,
+    .bdrv_get_specific_info     = zdb_get_specific_info,
     .strong_runtime_opts        = zdb_strong_runtime_opts,
 };
 

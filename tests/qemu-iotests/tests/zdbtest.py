@@ -91,18 +91,35 @@ class ZdbTestServer(Server):
     name = 'zdb-server'
     can_fault = True
 
-    def __init__(self, extra=()):
+    def __init__(self, extra=(), persistent=False):
         self.dir = tempfile.mkdtemp(prefix='zdb-iotest-')
-        out = subprocess.run([os.path.join(SERVER_DIR, 'zdb-server-ctl'),
-                              'start', self.dir] + list(extra),
-                             check=True, capture_output=True, text=True)
+        self.extra = list(extra)
+        if persistent:
+            self.extra += ['--data', os.path.join(self.dir, 'data')]
+        self.start()
+
+    def ctl(self, *args, check=True):
+        return subprocess.run([os.path.join(SERVER_DIR, 'zdb-server-ctl')] +
+                              list(args), check=check, capture_output=True,
+                              text=True)
+
+    def start(self):
+        """(Re)starts it; a persistent one keeps its data and its socket."""
+        out = self.ctl('start', self.dir, *self.extra)
         info = dict(kv.split('=', 1) for kv in out.stdout.split())
         self.port = int(info['port'])
         self.socket = info['socket']
 
+    def kill(self):
+        """kill -9: a crash"""
+        self.ctl('kill', self.dir, check=False)
+
+    def fault(self, *args):
+        with self.conn() as c:
+            return c.call('ZDBTEST', *args)
+
     def stop(self):
-        subprocess.run([os.path.join(SERVER_DIR, 'zdb-server-ctl'), 'stop',
-                        self.dir], check=False, capture_output=True)
+        self.ctl('stop', self.dir, check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
