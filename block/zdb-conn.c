@@ -33,6 +33,7 @@ struct ZdbConn {
     bool writing;           /* hiredis wants write events */
     bool attached;          /* fd handlers may be installed in ctx */
     bool ready;             /* namespace selected, data commands may flow */
+    redisReader *shadow;    /* counts replies before hiredis sees them */
     int in_flight;
     int64_t timeout_ms;     /* 0: wait for replies for ever */
     QEMUTimer *timer;       /* fires when no reply came for timeout_ms */
@@ -46,6 +47,14 @@ struct ZdbConn {
 
 static void zdb_conn_read(void *opaque);
 static void zdb_conn_write(void *opaque);
+
+/*
+ * hiredis' reply loop (what redisAsyncHandleRead runs after reading): an
+ * exported function of 0.14 and 1.x alike that not every version's
+ * headers declare, so it is bound by its symbol under a name of ours.
+ */
+extern void zdb_hiredis_process_callbacks(redisAsyncContext *ac)
+    __asm__("redisProcessCallbacks");
 
 static void zdb_conn_update_handlers(ZdbConn *conn)
 {
@@ -99,14 +108,65 @@ static void zdb_ev_cleanup(void *privdata)
     conn->fd = -1;
     conn->ac = NULL;
     conn->ready = false;
+    if (conn->shadow) {
+        redisReaderFree(conn->shadow);
+        conn->shadow = NULL;
+    }
 }
 
+/* Drops the connection: every command in flight fails with -ENOTCONN. */
+static void zdb_conn_drop(ZdbConn *conn, const char *why)
+{
+    trace_zdb_connect_failed(conn->addr->namespace, why);
+    redisAsyncFree(conn->ac);
+}
+
+/*
+ * Reads what the server sent and lets hiredis run the reply callbacks.
+ * The bytes are parsed first by a reader of our own that builds no
+ * objects, to count the complete replies: hiredis aborts the process on a
+ * reply to a request never sent, so more replies than commands in flight
+ * drop the connection instead, as malformed replies do.
+ */
 static void zdb_conn_read(void *opaque)
 {
     ZdbConn *conn = opaque;
-    int one = 1;
+    char buf[64 * 1024];
+    ssize_t n;
+    void *reply;
+    int replies = 0, ret, one = 1;
 
-    redisAsyncHandleRead(conn->ac);
+    n = read(conn->fd, buf, sizeof(buf));
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        return;
+    }
+    if (n <= 0) {
+        zdb_conn_drop(conn, n ? strerror(errno) : "closed by the server");
+        return;
+    }
+    if (redisReaderFeed(conn->shadow, buf, n) != REDIS_OK) {
+        zdb_conn_drop(conn, "out of memory");
+        return;
+    }
+    while ((ret = redisReaderGetReply(conn->shadow, &reply)) == REDIS_OK &&
+           reply) {
+        replies++;
+    }
+    if (ret != REDIS_OK) {
+        zdb_conn_drop(conn, "malformed reply");
+        return;
+    }
+    if (replies > conn->in_flight) {
+        g_autofree char *why = g_strdup_printf("%d replies to %d requests",
+                                               replies, conn->in_flight);
+        zdb_conn_drop(conn, why);
+        return;
+    }
+    if (redisReaderFeed(conn->ac->c.reader, buf, n) != REDIS_OK) {
+        zdb_conn_drop(conn, "out of memory");
+        return;
+    }
+    zdb_hiredis_process_callbacks(conn->ac);
     /*
      * 0-db writes one reply per command without TCP_NODELAY: with delayed
      * ACKs on our side each pipelined batch would stall ~40 ms.  Linux
@@ -145,7 +205,7 @@ static void zdb_conn_hello_done(ZdbCmd *cmd, redisReply *reply)
     int ret = 0;
 
     if (!reply) {
-        ret = -EIO;
+        ret = -ENOTCONN;
     } else if (reply->type == REDIS_REPLY_ERROR) {
         ret = -zdb_error_to_errno(reply->str);
         trace_zdb_select_failed(conn->addr->namespace, reply->str);
@@ -225,10 +285,12 @@ static int zdb_conn_connect(ZdbConn *conn)
     if (ac->err) {
         trace_zdb_connect_failed(addr->namespace, ac->errstr);
         redisAsyncFree(ac);
-        return -EIO;
+        return -ENOTCONN;
     }
     conn->ac = ac;
     conn->fd = ac->c.fd;
+    /* no object functions: it only parses */
+    conn->shadow = redisReaderCreateWithFunctions(NULL);
     conn->tcp = !addr->socket;
     conn->ready = false;
     ac->data = conn;
@@ -347,7 +409,7 @@ int coroutine_fn zdb_conn_co_ready(ZdbConn *conn)
     }
     w.co = qemu_coroutine_self();
     w.ctx = qemu_get_current_aio_context();
-    w.ret = -EIO;
+    w.ret = -ENOTCONN;
     QSIMPLEQ_INSERT_TAIL(&conn->waiters, &w, next);
     qemu_coroutine_yield();
     return w.ret;
@@ -357,12 +419,12 @@ int zdb_conn_send(ZdbConn *conn, ZdbCmd *cmd, int argc, const char **argv,
                   const size_t *argvlen)
 {
     if (!conn->ac) {
-        return -EIO;
+        return -ENOTCONN;
     }
     cmd->conn = conn;
     if (redisAsyncCommandArgv(conn->ac, zdb_conn_reply, cmd, argc, argv,
                               argvlen) != REDIS_OK) {
-        return -EIO;
+        return -ENOTCONN;
     }
     if (conn->in_flight++ == 0) {
         zdb_conn_arm_timer(conn);
@@ -515,7 +577,7 @@ int zdb_error_to_errno(const char *msg)
 int zdb_reply_check_write(redisReply *reply)
 {
     if (!reply) {
-        return -EIO;
+        return -ENOTCONN;
     }
     switch (reply->type) {
     case REDIS_REPLY_STRING:

@@ -65,7 +65,9 @@ int coroutine_fn zdb_conn_co_ready(ZdbConn *conn);
 
 /*
  * Queue one command; @cmd must live until its callback ran.  Returns 0 or
- * -EIO when the connection cannot take it (the callback will not run).
+ * -ENOTCONN when the connection cannot take it (the callback will not
+ * run).  -ENOTCONN is also what a command gets when its connection is lost
+ * before the reply: the callback sees a NULL reply.
  */
 int zdb_conn_send(ZdbConn *conn, ZdbCmd *cmd, int argc, const char **argv,
                   const size_t *argvlen);

@@ -44,6 +44,7 @@ typedef struct ZdbWrite {
 
 typedef struct BDRVZdbState {
     BlockDriverState *bs;
+    AioContext *ctx;            /* where the connections live */
     uint64_t size;
     uint32_t blocksize;
     uint64_t nblocks;
@@ -55,6 +56,10 @@ typedef struct BDRVZdbState {
     ZdbAddr thin_addr;
     ZdbPool *thin;
     bool thin_cor;
+
+    /* Lost connections: see zdb_co_retry */
+    int64_t reconnect_delay_ms;
+    bool fail_fast;
 
     /* Writes in flight, oldest first (see zdb_write_begin) */
     uint64_t write_seq;

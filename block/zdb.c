@@ -151,6 +151,12 @@ static QemuOptsList runtime_opts = {
             .help = "seconds open keeps trying to reach the servers "
                     "(default: 0, one attempt)",
         },
+        {
+            .name = "reconnect-delay",
+            .type = QEMU_OPT_NUMBER,
+            .help = "seconds requests wait for a lost server to come back "
+                    "before they fail (default: 0)",
+        },
         { /* end of list */ }
     },
 };
@@ -529,6 +535,45 @@ static inline void zdb_key(uint8_t *key, uint64_t block)
     stq_be_p(key, block);
 }
 
+/*
+ * A request whose connection was lost (-ENOTCONN) is sent again: SET, DEL
+ * and GET are idempotent, and a read-modify-write reads again.  That goes
+ * on for reconnect-delay seconds from the loss; after that requests fail
+ * at once, each trying one connect, until one gets through.
+ */
+static bool coroutine_fn zdb_co_retry(BDRVZdbState *s, int ret,
+                                      int64_t *deadline, int *attempt)
+{
+    int64_t now = qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
+
+    if (ret != -ENOTCONN || !s->reconnect_delay_ms || s->fail_fast) {
+        return false;
+    }
+    if (!*deadline) {
+        *deadline = now + s->reconnect_delay_ms;
+    }
+    if (now >= *deadline) {
+        s->fail_fast = true;
+        return false;
+    }
+    trace_zdb_reconnect(s->side[0].addr.namespace, ++*attempt);
+    qemu_co_sleep_ns(QEMU_CLOCK_REALTIME, 100 * SCALE_MS);
+    return true;
+}
+
+/* Runs @expr (an int, 0 or -errno) under the reconnect policy above. */
+#define ZDB_WITH_RETRY(s, expr) ({                                  \
+    int64_t deadline_ = 0;                                          \
+    int attempt_ = 0, ret_;                                         \
+    do {                                                            \
+        ret_ = (expr);                                              \
+    } while (zdb_co_retry((s), ret_, &deadline_, &attempt_));       \
+    if (ret_ >= 0) {                                                \
+        (s)->fail_fast = false;                                     \
+    }                                                               \
+    ret_ == -ENOTCONN ? -EIO : ret_;                                \
+})
+
 /* ------------------------------------------------------------------ */
 /* Reads                                                               */
 /* ------------------------------------------------------------------ */
@@ -634,7 +679,7 @@ static void zdb_read_done(ZdbCmd *cmd, redisReply *reply)
 
     trace_zdb_reply(rc->blocks[0], rc->nkeys, reply ? reply->type : -1);
     if (!reply) {
-        ret = -EIO;
+        ret = -ENOTCONN;
     } else if (rc->nkeys == 1 && reply->type != REDIS_REPLY_ARRAY) {
         ret = zdb_read_value(rc->rd, &rc->blocks[0], reply);
     } else if (reply->type == REDIS_REPLY_ARRAY &&
@@ -812,7 +857,7 @@ static int coroutine_fn zdb_co_read(BDRVZdbState *s, int64_t offset,
 }
 
 static int coroutine_fn GRAPH_RDLOCK
-zdb_co_preadv(BlockDriverState *bs, int64_t offset, int64_t bytes,
+zdb_home_preadv(BlockDriverState *bs, int64_t offset, int64_t bytes,
               QEMUIOVector *qiov, BdrvRequestFlags flags)
 {
     BDRVZdbState *s = bs->opaque;
@@ -824,7 +869,7 @@ zdb_co_preadv(BlockDriverState *bs, int64_t offset, int64_t bytes,
         return 0;
     }
     if (!s->thin_cor || bdrv_is_read_only(bs)) {
-        return zdb_co_read(s, offset, bytes, qiov, false);
+        return ZDB_WITH_RETRY(s, zdb_co_read(s, offset, bytes, qiov, false));
     }
     /*
      * Copying a base block must not land after a guest write to it: hold
@@ -832,7 +877,7 @@ zdb_co_preadv(BlockDriverState *bs, int64_t offset, int64_t bytes,
      */
     zdb_write_begin(s, &w, offset / s->blocksize,
                     (offset + bytes - 1) / s->blocksize, true);
-    ret = zdb_co_read(s, offset, bytes, qiov, true);
+    ret = ZDB_WITH_RETRY(s, zdb_co_read(s, offset, bytes, qiov, true));
     zdb_write_end(s, &w);
     return ret;
 }
@@ -1160,14 +1205,15 @@ static int coroutine_fn zdb_co_write(BDRVZdbState *s, int64_t offset,
 }
 
 static int coroutine_fn GRAPH_RDLOCK
-zdb_co_pwritev(BlockDriverState *bs, int64_t offset, int64_t bytes,
+zdb_home_pwritev(BlockDriverState *bs, int64_t offset, int64_t bytes,
                QEMUIOVector *qiov, BdrvRequestFlags flags)
 {
     trace_zdb_co_pwritev(bs, offset, bytes);
     if (bytes == 0) {
         return 0;
     }
-    return zdb_co_write(bs->opaque, offset, bytes, qiov);
+    return ZDB_WITH_RETRY((BDRVZdbState *)bs->opaque,
+                          zdb_co_write(bs->opaque, offset, bytes, qiov));
 }
 
 /* Deletes whole blocks [first, last]: a missing key reads as zeros. */
@@ -1184,7 +1230,7 @@ static int coroutine_fn zdb_co_drop(BDRVZdbState *s, uint64_t first,
 }
 
 static int coroutine_fn GRAPH_RDLOCK
-zdb_co_pwrite_zeroes(BlockDriverState *bs, int64_t offset, int64_t bytes,
+zdb_home_pwrite_zeroes(BlockDriverState *bs, int64_t offset, int64_t bytes,
                      BdrvRequestFlags flags)
 {
     BDRVZdbState *s = bs->opaque;
@@ -1194,12 +1240,12 @@ zdb_co_pwrite_zeroes(BlockDriverState *bs, int64_t offset, int64_t bytes,
         /* the block layer falls back to writing a zeroed buffer */
         return -ENOTSUP;
     }
-    return zdb_co_drop(s, offset / s->blocksize,
-                       (offset + bytes) / s->blocksize - 1);
+    return ZDB_WITH_RETRY(s, zdb_co_drop(s, offset / s->blocksize,
+                                         (offset + bytes) / s->blocksize - 1));
 }
 
 static int coroutine_fn GRAPH_RDLOCK
-zdb_co_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes)
+zdb_home_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes)
 {
     BDRVZdbState *s = bs->opaque;
     uint64_t first = DIV_ROUND_UP(offset, s->blocksize);
@@ -1210,11 +1256,11 @@ zdb_co_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes)
     if (end <= first) {
         return 0;
     }
-    return zdb_co_drop(s, first, end - 1);
+    return ZDB_WITH_RETRY(s, zdb_co_drop(s, first, end - 1));
 }
 
 /* Every write that was issued before the flush has been acknowledged. */
-static int coroutine_fn GRAPH_RDLOCK zdb_co_flush(BlockDriverState *bs)
+static int coroutine_fn GRAPH_RDLOCK zdb_home_flush(BlockDriverState *bs)
 {
     BDRVZdbState *s = bs->opaque;
     uint64_t barrier = s->write_seq;
@@ -1246,7 +1292,7 @@ static void zdb_exists_done(ZdbCmd *cmd, redisReply *reply)
     } else if (reply && reply->type == REDIS_REPLY_ERROR) {
         ret = -zdb_error_to_errno(reply->str);
     } else {
-        ret = -EIO;
+        ret = reply ? -EIO : -ENOTCONN;
     }
     zdb_wait_done(ec->wait, ret);
 }
@@ -1304,7 +1350,7 @@ static int zdb_run(const int8_t *v, int n)
  * the answer covers the run that shares the first block's state.
  */
 static int coroutine_fn GRAPH_RDLOCK
-zdb_co_block_status(BlockDriverState *bs, bool want_zero, int64_t offset,
+zdb_home_block_status(BlockDriverState *bs, bool want_zero, int64_t offset,
                     int64_t bytes, int64_t *pnum, int64_t *map,
                     BlockDriverState **file)
 {
@@ -1322,7 +1368,7 @@ zdb_co_block_status(BlockDriverState *bs, bool want_zero, int64_t offset,
     if (!side) {
         return -EIO;
     }
-    ret = zdb_co_exists(side->pool, first, n, own);
+    ret = ZDB_WITH_RETRY(s, zdb_co_exists(side->pool, first, n, own));
     if (ret < 0) {
         return ret;
     }
@@ -1330,7 +1376,7 @@ zdb_co_block_status(BlockDriverState *bs, bool want_zero, int64_t offset,
     data = own[0];
     if (!data && s->thin) {
         base = g_new(int8_t, run);
-        ret = zdb_co_exists(s->thin, first, run, base);
+        ret = ZDB_WITH_RETRY(s, zdb_co_exists(s->thin, first, run, base));
         if (ret < 0) {
             return ret;
         }
@@ -1394,7 +1440,7 @@ int coroutine_fn zdb_co_write_meta(BDRVZdbState *s, ZdbSide *side)
 }
 
 static int coroutine_fn GRAPH_RDLOCK
-zdb_co_truncate(BlockDriverState *bs, int64_t offset, bool exact,
+zdb_home_truncate(BlockDriverState *bs, int64_t offset, bool exact,
                 PreallocMode prealloc, BdrvRequestFlags flags, Error **errp)
 {
     BDRVZdbState *s = bs->opaque;
@@ -1632,7 +1678,7 @@ static int zdb_open(BlockDriverState *bs, QDict *options, int flags,
 {
     BDRVZdbState *s = bs->opaque;
     QemuOpts *opts;
-    uint64_t nconns, timeout, open_timeout;
+    uint64_t nconns, timeout, open_timeout, reconnect_delay;
     ZdbSideInfo primary = { .role = "disk" };
     ZdbSideInfo backup = { .role = "backup" };
     ZdbSideInfo thin = { .role = "thin base" };
@@ -1682,11 +1728,13 @@ static int zdb_open(BlockDriverState *bs, QDict *options, int flags,
     }
     timeout = qemu_opt_get_number(opts, "timeout", ZDB_DEFAULT_TIMEOUT);
     open_timeout = qemu_opt_get_number(opts, "open-timeout", 0);
-    if (timeout > 3600 || open_timeout > 3600) {
-        error_setg(errp, "zdb: timeout and open-timeout must be at most "
-                   "3600 seconds");
+    reconnect_delay = qemu_opt_get_number(opts, "reconnect-delay", 0);
+    if (timeout > 3600 || open_timeout > 3600 || reconnect_delay > 3600) {
+        error_setg(errp, "zdb: timeout, open-timeout and reconnect-delay "
+                   "must be at most 3600 seconds");
         goto fail;
     }
+    s->reconnect_delay_ms = reconnect_delay * 1000;
 
     ret = -EIO;
     if (!zdb_probe_side(&s->side[0].addr, open_timeout, &primary,
@@ -1729,6 +1777,7 @@ static int zdb_open(BlockDriverState *bs, QDict *options, int flags,
         zdb_settle_sides(s, &primary, &backup);
     }
 
+    s->ctx = bdrv_get_aio_context(bs);
     QTAILQ_INIT(&s->writes);
     qemu_co_queue_init(&s->write_queue);
     qemu_co_mutex_init(&s->meta_lock);
@@ -1836,6 +1885,7 @@ static void zdb_attach_aio_context(BlockDriverState *bs,
     BDRVZdbState *s = bs->opaque;
     int t;
 
+    s->ctx = new_context;
     for (t = 0; t < s->nsides; t++) {
         zdb_pool_attach_aio_context(s->side[t].pool, new_context);
     }
@@ -2015,6 +2065,85 @@ out:
     qemu_opts_del(ropts);
     zdb_addr_clear(&addr);
     return ret;
+}
+
+/*
+ * Requests may come from any thread (multiqueue block layer), but the
+ * connections live in one AioContext: a request from elsewhere moves
+ * there for its duration, so that hiredis is only ever used by one thread.
+ */
+static AioContext *coroutine_fn zdb_co_go_home(BDRVZdbState *s)
+{
+    AioContext *caller = qemu_get_current_aio_context();
+
+    if (caller != s->ctx) {
+        aio_co_reschedule_self(s->ctx);
+    }
+    return caller;
+}
+
+static void coroutine_fn zdb_co_go_back(BDRVZdbState *s, AioContext *caller)
+{
+    if (caller != s->ctx) {
+        aio_co_reschedule_self(caller);
+    }
+}
+
+#define ZDB_AT_HOME(bs, call) ({                                    \
+    BDRVZdbState *s_ = (bs)->opaque;                                \
+    AioContext *caller_ = zdb_co_go_home(s_);                       \
+    typeof(call) r_ = (call);                                       \
+    zdb_co_go_back(s_, caller_);                                    \
+    r_;                                                             \
+})
+
+static int coroutine_fn GRAPH_RDLOCK
+zdb_co_preadv(BlockDriverState *bs, int64_t offset, int64_t bytes,
+              QEMUIOVector *qiov, BdrvRequestFlags flags)
+{
+    return ZDB_AT_HOME(bs, zdb_home_preadv(bs, offset, bytes, qiov, flags));
+}
+
+static int coroutine_fn GRAPH_RDLOCK
+zdb_co_pwritev(BlockDriverState *bs, int64_t offset, int64_t bytes,
+               QEMUIOVector *qiov, BdrvRequestFlags flags)
+{
+    return ZDB_AT_HOME(bs, zdb_home_pwritev(bs, offset, bytes, qiov, flags));
+}
+
+static int coroutine_fn GRAPH_RDLOCK
+zdb_co_pwrite_zeroes(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                     BdrvRequestFlags flags)
+{
+    return ZDB_AT_HOME(bs, zdb_home_pwrite_zeroes(bs, offset, bytes, flags));
+}
+
+static int coroutine_fn GRAPH_RDLOCK
+zdb_co_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes)
+{
+    return ZDB_AT_HOME(bs, zdb_home_pdiscard(bs, offset, bytes));
+}
+
+static int coroutine_fn GRAPH_RDLOCK zdb_co_flush(BlockDriverState *bs)
+{
+    return ZDB_AT_HOME(bs, zdb_home_flush(bs));
+}
+
+static int coroutine_fn GRAPH_RDLOCK
+zdb_co_block_status(BlockDriverState *bs, bool want_zero, int64_t offset,
+                    int64_t bytes, int64_t *pnum, int64_t *map,
+                    BlockDriverState **file)
+{
+    return ZDB_AT_HOME(bs, zdb_home_block_status(bs, want_zero, offset,
+                                                 bytes, pnum, map, file));
+}
+
+static int coroutine_fn GRAPH_RDLOCK
+zdb_co_truncate(BlockDriverState *bs, int64_t offset, bool exact,
+                PreallocMode prealloc, BdrvRequestFlags flags, Error **errp)
+{
+    return ZDB_AT_HOME(bs, zdb_home_truncate(bs, offset, exact, prealloc,
+                                             flags, errp));
 }
 
 static BlockDriver bdrv_zdb = {

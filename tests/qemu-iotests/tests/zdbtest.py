@@ -25,6 +25,8 @@ import resp  # noqa: E402  pylint: disable=wrong-import-position
 
 QEMU_IMG = os.environ.get('QEMU_IMG_PROG', 'qemu-img')
 QEMU_IO = os.environ.get('QEMU_IO_PROG', 'qemu-io')
+QEMU_SYSTEM = os.environ.get('QEMU_PROG', 'qemu-system-x86_64')
+QEMU_STORAGE_DAEMON = os.environ.get('QSD_PROG', 'qemu-storage-daemon')
 
 
 def _free_port():
