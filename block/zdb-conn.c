@@ -38,6 +38,7 @@ struct ZdbConn {
     int64_t timeout_ms;     /* 0: wait for replies for ever */
     QEMUTimer *timer;       /* fires when no reply came for timeout_ms */
     ZdbCmd hello;           /* SELECT (or PING) that opens the session */
+    bool challenged;        /* hello is at its SELECT ... SECURE step */
     QSIMPLEQ_HEAD(, ZdbReadyWaiter) waiters;
 };
 
@@ -199,11 +200,44 @@ static void zdb_conn_wake_waiters(ZdbConn *conn, int ret)
     }
 }
 
+static void zdb_conn_hello_done(ZdbCmd *cmd, redisReply *reply);
+
+/*
+ * SELECT with the password, by challenge when the server offers one (0-db
+ * answers AUTH SECURE CHALLENGE with a nonce), so that the password never
+ * crosses the wire; in clear otherwise.
+ */
+static void zdb_conn_select(ZdbConn *conn, redisReply *challenge)
+{
+    const ZdbAddr *addr = conn->addr;
+    g_autofree char *proof = NULL;
+    const char *argv[4] = { "SELECT", addr->namespace };
+    int argc = 2;
+
+    if (challenge && challenge->type == REDIS_REPLY_STATUS) {
+        proof = zdb_secure_proof(challenge->str, addr->password);
+        argv[argc++] = "SECURE";
+        argv[argc++] = proof;
+        trace_zdb_select_secure(addr->namespace);
+    } else if (addr->password) {
+        argv[argc++] = addr->password;
+        trace_zdb_select_plain(addr->namespace);
+    }
+    conn->challenged = true;
+    if (zdb_conn_send(conn, &conn->hello, argc, argv, NULL) < 0) {
+        zdb_conn_wake_waiters(conn, -ENOTCONN);
+    }
+}
+
 static void zdb_conn_hello_done(ZdbCmd *cmd, redisReply *reply)
 {
     ZdbConn *conn = cmd->opaque;
     int ret = 0;
 
+    if (reply && !conn->challenged && conn->addr->password) {
+        zdb_conn_select(conn, reply);
+        return;
+    }
     if (!reply) {
         ret = -ENOTCONN;
     } else if (reply->type == REDIS_REPLY_ERROR) {
@@ -310,12 +344,14 @@ static int zdb_conn_connect(ZdbConn *conn)
      * Nothing else is sent before this first reply: a data command that
      * ran ahead of a failed SELECT would land in the default namespace.
      */
-    if (zdb_addr_needs_select(addr)) {
+    conn->challenged = false;
+    if (addr->password) {
+        argv[argc++] = "AUTH";
+        argv[argc++] = "SECURE";
+        argv[argc++] = "CHALLENGE";
+    } else if (zdb_addr_needs_select(addr)) {
         argv[argc++] = "SELECT";
         argv[argc++] = addr->namespace;
-        if (addr->password) {
-            argv[argc++] = addr->password;
-        }
     } else {
         argv[argc++] = "PING";
     }
@@ -609,6 +645,14 @@ int zdb_reply_check_del(redisReply *reply)
 /* Blocking helpers for open and create                                */
 /* ------------------------------------------------------------------ */
 
+/* 0-db's SECURE proof: hex sha1 of "nonce:password" */
+char *zdb_secure_proof(const char *nonce, const char *password)
+{
+    g_autofree char *text = g_strdup_printf("%s:%s", nonce, password);
+
+    return g_compute_checksum_for_string(G_CHECKSUM_SHA1, text, -1);
+}
+
 char *zdb_addr_describe(const ZdbAddr *addr)
 {
     if (addr->socket) {
@@ -693,13 +737,29 @@ redisContext *zdb_sync_connect(const ZdbAddr *addr, int timeout_s,
     freeReplyObject(reply);
 
     if (zdb_addr_needs_select(addr)) {
-        argc = 0;
-        argv[argc++] = "SELECT";
-        argv[argc++] = addr->namespace;
+        g_autofree char *proof = NULL;
+        const char *sel[4] = { "SELECT", addr->namespace };
+
+        argc = 2;
         if (addr->password) {
-            argv[argc++] = addr->password;
+            const char *chal[3] = { "AUTH", "SECURE", "CHALLENGE" };
+
+            reply = zdb_sync_command(c, addr, errp, 3, chal, NULL);
+            if (!reply) {
+                goto fail;
+            }
+            if (reply->type == REDIS_REPLY_STATUS) {
+                proof = zdb_secure_proof(reply->str, addr->password);
+                sel[argc++] = "SECURE";
+                sel[argc++] = proof;
+                trace_zdb_select_secure(addr->namespace);
+            } else {
+                sel[argc++] = addr->password;
+                trace_zdb_select_plain(addr->namespace);
+            }
+            freeReplyObject(reply);
         }
-        reply = zdb_sync_command(c, addr, errp, argc, argv, NULL);
+        reply = zdb_sync_command(c, addr, errp, argc, sel, NULL);
         if (!reply) {
             goto fail;
         }

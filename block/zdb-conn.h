@@ -108,5 +108,6 @@ redisReply *zdb_sync_command(redisContext *c, const ZdbAddr *addr,
                              Error **errp, int argc, const char **argv,
                              const size_t *argvlen);
 char *zdb_addr_describe(const ZdbAddr *addr);
+char *zdb_secure_proof(const char *nonce, const char *password);
 
 #endif

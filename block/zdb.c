@@ -30,6 +30,7 @@
 #include "block/block_int.h"
 #include "block/qdict.h"
 #include "qemu/bitmap.h"
+#include "crypto/secret.h"
 #include "block/zdb-int.h"
 #include "trace.h"
 
@@ -85,7 +86,9 @@ typedef struct ZdbValues {
     { .name = prefix "namespace", .type = QEMU_OPT_STRING, \
       .help = what " namespace (default: default)" }, \
     { .name = prefix "password", .type = QEMU_OPT_STRING, \
-      .help = what " namespace password" }
+      .help = what " namespace password" }, \
+    { .name = prefix "password-secret", .type = QEMU_OPT_STRING, \
+      .help = "ID of the secret object with the " what " password" }
 
 static QemuOptsList runtime_opts = {
     .name = "zdb",
@@ -114,7 +117,12 @@ static QemuOptsList runtime_opts = {
         {
             .name = "password",
             .type = QEMU_OPT_STRING,
-            .help = "namespace password",
+            .help = "namespace password (visible in the process list)",
+        },
+        {
+            .name = "password-secret",
+            .type = QEMU_OPT_STRING,
+            .help = "ID of the secret object with the namespace password",
         },
         {
             .name = "size",
@@ -205,7 +213,7 @@ static const char *zdb_opt(QemuOpts *opts, const char *prefix,
 static bool zdb_addr_given(QemuOpts *opts, const char *prefix)
 {
     static const char *const names[] = {
-        "host", "port", "socket", "namespace", "password",
+        "host", "port", "socket", "namespace", "password", "password-secret",
     };
     size_t i;
 
@@ -230,6 +238,7 @@ static bool zdb_addr_from_opts(ZdbAddr *addr, QemuOpts *opts,
     const char *ns = zdb_opt(opts, prefix, "namespace");
     const char *host = zdb_opt(opts, prefix, "host");
     const char *sock = zdb_opt(opts, prefix, "socket");
+    const char *secret;
 
     if (port == 0 || port > 65535) {
         error_setg(errp, "zdb: %sport must be from 1 to 65535, not %" PRIu64,
@@ -260,6 +269,19 @@ static bool zdb_addr_from_opts(ZdbAddr *addr, QemuOpts *opts,
     }
     addr->namespace = g_strdup(ns ?: "default");
     addr->password = g_strdup(zdb_opt(opts, prefix, "password"));
+    secret = zdb_opt(opts, prefix, "password-secret");
+    if (secret) {
+        if (addr->password) {
+            error_setg(errp, "zdb: %spassword and %spassword-secret are "
+                       "mutually exclusive", prefix, prefix);
+            return false;
+        }
+        addr->password = qcrypto_secret_lookup_as_utf8(secret, errp);
+        if (!addr->password) {
+            error_prepend(errp, "zdb: %spassword-secret: ", prefix);
+            return false;
+        }
+    }
     return true;
 }
 
@@ -1972,6 +1994,11 @@ static QemuOptsList zdb_create_opts = {
             .type = QEMU_OPT_STRING,
             .help = "namespace password",
         },
+        {
+            .name = "password-secret",
+            .type = QEMU_OPT_STRING,
+            .help = "ID of the secret object with the namespace password",
+        },
         { /* end of list */ }
     },
 };
@@ -2009,6 +2036,9 @@ static int coroutine_fn zdb_co_create_opts(BlockDriver *drv,
     }
     if ((v = qemu_opt_get(opts, "password"))) {
         qdict_put_str(options, "password", v);
+    }
+    if ((v = qemu_opt_get(opts, "password-secret"))) {
+        qdict_put_str(options, "password-secret", v);
     }
     if ((v = qemu_opt_get(opts, "blocksize"))) {
         qdict_put_str(options, "blocksize", v);

@@ -125,6 +125,11 @@ static void auth_secure(Client *c, Request *req)
 
 void cmd_auth(Client *c, Request *req)
 {
+    if (config.no_challenge && req->argc == 3) {
+        /* what a server without the SECURE extension says to it */
+        reply_error(c, "Unexpected arguments");
+        return;
+    }
     if (req->argc == 2) {
         auth_regular(c, req);
     } else if (req->argc == 3) {

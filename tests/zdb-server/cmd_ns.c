@@ -58,6 +58,7 @@ void cmd_select(Client *c, Request *req)
                 reply_error(c, "Access denied");
                 return;
             }
+            stats.select_plain++;
         } else {
             const Arg *method = &req->argv[2];
 
@@ -70,6 +71,7 @@ void cmd_select(Client *c, Request *req)
             if (!auth_secure_check(c, &req->argv[3], ns->password)) {
                 return;
             }
+            stats.select_secure++;
         }
     }
 

@@ -60,7 +60,9 @@ void cmd_info(Client *c, Request *req)
                    "network_tx_mb: %.2f\n"
                    "\n# zdb-server\n"
                    "test_server: yes\n"
-                   "fast_mode: %s\n",
+                   "fast_mode: %s\n"
+                   "select_plain: %llu\n"
+                   "select_secure: %llu\n",
                    (unsigned)(stats.boot_time & 0xffffffff),
                    (long long)stats.boot_time,
                    (long long)(now.tv_sec - stats.boot_time),
@@ -72,7 +74,9 @@ void cmd_info(Client *c, Request *req)
                    stats.rx_bytes / (1024.0 * 1024.0),
                    (unsigned long long)stats.tx_bytes,
                    stats.tx_bytes / (1024.0 * 1024.0),
-                   config.fast ? "yes" : "no");
+                   config.fast ? "yes" : "no",
+                   (unsigned long long)stats.select_plain,
+                   (unsigned long long)stats.select_secure);
     reply_bulk(c, info, len);
 }
 

@@ -59,6 +59,7 @@ static void usage(FILE *f)
         "  --maxsize N       size limit of the 'default' namespace\n"
         "  --mode user|seq   one mode for every namespace (default mixed)\n"
         "  --fast            NOT like 0-db: TCP_NODELAY, replies coalesced\n"
+        "  --no-challenge    like a 0-db older than SECURE: no AUTH SECURE\n"
         "  --verbose\n"
         "fault injection (also at run time with ZDBTEST, see README.md):\n"
         "  --fault-hang MS         answer nothing for MS ms after start\n"
@@ -72,6 +73,7 @@ static void usage(FILE *f)
 enum {
     OPT_PORT = 256, OPT_LISTEN, OPT_SOCKET, OPT_DATA, OPT_INDEX, OPT_SYNC,
     OPT_ADMIN, OPT_PROTECT, OPT_MAXSIZE, OPT_MODE, OPT_FAST, OPT_VERBOSE,
+    OPT_NO_CHALLENGE,
     OPT_DUALNET, OPT_HELP, OPT_HANG, OPT_REFUSE, OPT_FAILW, OPT_GARBAGE,
     OPT_DROPAFTER,
 };
@@ -88,6 +90,7 @@ static const struct option options[] = {
     { "maxsize", required_argument, NULL, OPT_MAXSIZE },
     { "mode", required_argument, NULL, OPT_MODE },
     { "fast", no_argument, NULL, OPT_FAST },
+    { "no-challenge", no_argument, NULL, OPT_NO_CHALLENGE },
     { "verbose", no_argument, NULL, OPT_VERBOSE },
     { "dualnet", no_argument, NULL, OPT_DUALNET },
     { "help", no_argument, NULL, OPT_HELP },
@@ -149,6 +152,9 @@ int main(int argc, char **argv)
             break;
         case OPT_FAST:
             config.fast = true;
+            break;
+        case OPT_NO_CHALLENGE:
+            config.no_challenge = true;
             break;
         case OPT_VERBOSE:
             config.verbose = true;

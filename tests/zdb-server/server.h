@@ -49,6 +49,7 @@ typedef struct Config {
     const char *admin;          /* admin password, NULL: everyone is admin */
     bool sync;                  /* fdatasync() the log before replying */
     bool fast;                  /* coalesce replies, TCP_NODELAY: NOT 0-db */
+    bool no_challenge;          /* no AUTH SECURE: an older 0-db */
     bool protect;               /* default namespace protected by admin pw */
     bool verbose;
     int mode;                   /* -1: mixed (0-db default), else NS_MODE_* */
@@ -63,6 +64,8 @@ typedef struct Stats {
     uint64_t writes;            /* reply write() calls */
     uint64_t rx_bytes;
     uint64_t tx_bytes;
+    uint64_t select_plain;      /* SELECT with the password in clear */
+    uint64_t select_secure;     /* SELECT ... SECURE (challenge) */
     int64_t boot_time;
 } Stats;
 
