@@ -68,32 +68,41 @@ static void zdb_conn_update_handlers(ZdbConn *conn)
                        NULL, NULL, conn);
 }
 
+/*
+ * hiredis asks for write events on every command it queues: changing the
+ * fd handler only when the wish changes saves an fd handler update (and
+ * the event loop's wake-ups) per command.
+ */
+static void zdb_ev_set(ZdbConn *conn, bool *flag, bool on)
+{
+    if (*flag != on) {
+        *flag = on;
+        zdb_conn_update_handlers(conn);
+    }
+}
+
 static void zdb_ev_add_read(void *privdata)
 {
     ZdbConn *conn = privdata;
-    conn->reading = true;
-    zdb_conn_update_handlers(conn);
+    zdb_ev_set(conn, &conn->reading, true);
 }
 
 static void zdb_ev_del_read(void *privdata)
 {
     ZdbConn *conn = privdata;
-    conn->reading = false;
-    zdb_conn_update_handlers(conn);
+    zdb_ev_set(conn, &conn->reading, false);
 }
 
 static void zdb_ev_add_write(void *privdata)
 {
     ZdbConn *conn = privdata;
-    conn->writing = true;
-    zdb_conn_update_handlers(conn);
+    zdb_ev_set(conn, &conn->writing, true);
 }
 
 static void zdb_ev_del_write(void *privdata)
 {
     ZdbConn *conn = privdata;
-    conn->writing = false;
-    zdb_conn_update_handlers(conn);
+    zdb_ev_set(conn, &conn->writing, false);
 }
 
 /* hiredis frees the context after this: forget it. */
@@ -241,7 +250,7 @@ static void zdb_conn_hello_done(ZdbCmd *cmd, redisReply *reply)
     if (!reply) {
         ret = -ENOTCONN;
     } else if (reply->type == REDIS_REPLY_ERROR) {
-        ret = -zdb_error_to_errno(reply->str);
+        ret = zdb_error_to_errno(reply->str);
         trace_zdb_select_failed(conn->addr->namespace, reply->str);
         redisAsyncDisconnect(conn->ac);
     } else if (reply->type != REDIS_REPLY_STATUS) {
@@ -578,7 +587,7 @@ int coroutine_fn zdb_wait_all(ZdbWait *w)
 /* Replies                                                             */
 /* ------------------------------------------------------------------ */
 
-/* 0-db's error texts (ZDB-PROTOCOL.md) as the errno a guest should see. */
+/* 0-db's error texts (ZDB-PROTOCOL.md) as the -errno a guest should see */
 int zdb_error_to_errno(const char *msg)
 {
     static const struct {
@@ -600,10 +609,10 @@ int zdb_error_to_errno(const char *msg)
 
     for (i = 0; i < ARRAY_SIZE(map); i++) {
         if (msg && g_str_has_prefix(msg, map[i].text)) {
-            return map[i].err;
+            return -map[i].err;
         }
     }
-    return EIO;
+    return -EIO;
 }
 
 /*
@@ -622,7 +631,7 @@ int zdb_reply_check_write(redisReply *reply)
         return 0;
     case REDIS_REPLY_ERROR:
         trace_zdb_server_error(reply->str);
-        return -zdb_error_to_errno(reply->str);
+        return zdb_error_to_errno(reply->str);
     default:
         return -EIO;
     }

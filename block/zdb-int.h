@@ -63,6 +63,7 @@ typedef struct BDRVZdbState {
 
     /* Writes in flight, oldest first (see zdb_write_begin) */
     uint64_t write_seq;
+    int serialising_writes;
     QTAILQ_HEAD(, ZdbWrite) writes;
     CoQueue write_queue;
 

@@ -75,21 +75,6 @@ typedef struct ZdbValues {
     const uint8_t *vals;    /* and the values, blocksize each */
 } ZdbValues;
 
-/* The options that name a thin base or a backup: like the plain ones */
-#define ZDB_SERVER_OPTS(prefix, what) \
-    { .name = prefix "host", .type = QEMU_OPT_STRING, \
-      .help = what " server host (default: the disk's server)" }, \
-    { .name = prefix "port", .type = QEMU_OPT_NUMBER, \
-      .help = what " server TCP port" }, \
-    { .name = prefix "socket", .type = QEMU_OPT_STRING, \
-      .help = what " server unix socket" }, \
-    { .name = prefix "namespace", .type = QEMU_OPT_STRING, \
-      .help = what " namespace (default: default)" }, \
-    { .name = prefix "password", .type = QEMU_OPT_STRING, \
-      .help = what " namespace password" }, \
-    { .name = prefix "password-secret", .type = QEMU_OPT_STRING, \
-      .help = "ID of the secret object with the " what " password" }
-
 static QemuOptsList runtime_opts = {
     .name = "zdb",
     .head = QTAILQ_HEAD_INITIALIZER(runtime_opts.head),
@@ -139,14 +124,73 @@ static QemuOptsList runtime_opts = {
             .type = QEMU_OPT_NUMBER,
             .help = "connections to the server (default: 4)",
         },
-        ZDB_SERVER_OPTS("thin-", "thin base"),
+        /* the thin base and the backup: like the plain options */
+        {
+            .name = "thin-host",
+            .type = QEMU_OPT_STRING,
+            .help = "thin base server host (default: the disk's server)",
+        },
+        {
+            .name = "thin-port",
+            .type = QEMU_OPT_NUMBER,
+            .help = "thin base server TCP port",
+        },
+        {
+            .name = "thin-socket",
+            .type = QEMU_OPT_STRING,
+            .help = "thin base server unix socket",
+        },
+        {
+            .name = "thin-namespace",
+            .type = QEMU_OPT_STRING,
+            .help = "thin base namespace (default: default)",
+        },
+        {
+            .name = "thin-password",
+            .type = QEMU_OPT_STRING,
+            .help = "thin base namespace password",
+        },
+        {
+            .name = "thin-password-secret",
+            .type = QEMU_OPT_STRING,
+            .help = "ID of the secret object with the thin base password",
+        },
         {
             .name = "thin-copy-on-read",
             .type = QEMU_OPT_BOOL,
             .help = "copy blocks read from the base into the disk "
                     "(default: off)",
         },
-        ZDB_SERVER_OPTS("backup-", "backup"),
+        {
+            .name = "backup-host",
+            .type = QEMU_OPT_STRING,
+            .help = "backup server host (default: the disk's server)",
+        },
+        {
+            .name = "backup-port",
+            .type = QEMU_OPT_NUMBER,
+            .help = "backup server TCP port",
+        },
+        {
+            .name = "backup-socket",
+            .type = QEMU_OPT_STRING,
+            .help = "backup server unix socket",
+        },
+        {
+            .name = "backup-namespace",
+            .type = QEMU_OPT_STRING,
+            .help = "backup namespace (default: default)",
+        },
+        {
+            .name = "backup-password",
+            .type = QEMU_OPT_STRING,
+            .help = "backup namespace password",
+        },
+        {
+            .name = "backup-password-secret",
+            .type = QEMU_OPT_STRING,
+            .help = "ID of the secret object with the backup password",
+        },
         {
             .name = "timeout",
             .type = QEMU_OPT_NUMBER,
@@ -679,7 +723,7 @@ static int zdb_read_value(ZdbRead *rd, const uint64_t *pblock, redisReply *v)
     }
     if (v->type == REDIS_REPLY_ERROR) {
         trace_zdb_server_error(v->str);
-        return -zdb_error_to_errno(v->str);
+        return zdb_error_to_errno(v->str);
     }
     if (v->type == REDIS_REPLY_STRING) {
         error_report("zdb: namespace '%s': block %" PRIu64 " holds %zu "
@@ -711,12 +755,12 @@ static void zdb_read_done(ZdbCmd *cmd, redisReply *reply)
         }
     } else if (reply->type == REDIS_REPLY_ERROR) {
         trace_zdb_server_error(reply->str);
-        ret = -zdb_error_to_errno(reply->str);
+        ret = zdb_error_to_errno(reply->str);
     } else {
         error_report("zdb: namespace '%s': MGET of %d keys from block %"
                      PRIu64 " got a reply of type %d with %zu elements",
-                     rc->rd->s->side[0].addr.namespace, rc->nkeys, rc->blocks[0],
-                     reply->type, (size_t)reply->elements);
+                     rc->rd->s->side[0].addr.namespace, rc->nkeys,
+                     rc->blocks[0], reply->type, (size_t)reply->elements);
         ret = -EIO;
     }
     zdb_wait_done(rc->wait, ret);
@@ -777,6 +821,7 @@ static int coroutine_fn zdb_co_fetch(ZdbPool *pool, ZdbRead *rd,
 static int coroutine_fn zdb_co_put(BDRVZdbState *s, ZdbSide *only,
                                    uint64_t first, uint64_t last,
                                    const uint64_t *list, ZdbValues *v);
+static int coroutine_fn zdb_co_grow(BDRVZdbState *s, uint64_t end);
 
 /*
  * Fetches @n blocks of the disk's own namespace from a side in sync; when
@@ -925,6 +970,10 @@ void coroutine_fn zdb_write_begin(BDRVZdbState *s, ZdbWrite *w,
     w->first = first;
     w->last = last;
     w->serialising = serialising;
+    /* the common case, whole blocks and no partial write in flight */
+    if (!serialising && !s->serialising_writes) {
+        goto insert;
+    }
 retry:
     QTAILQ_FOREACH(o, &s->writes, next) {
         if (o->first <= last && first <= o->last &&
@@ -933,14 +982,19 @@ retry:
             goto retry;
         }
     }
+insert:
     w->seq = ++s->write_seq;
+    s->serialising_writes += serialising;
     QTAILQ_INSERT_TAIL(&s->writes, w, next);
 }
 
 void coroutine_fn zdb_write_end(BDRVZdbState *s, ZdbWrite *w)
 {
     QTAILQ_REMOVE(&s->writes, w, next);
-    qemu_co_queue_restart_all(&s->write_queue);
+    s->serialising_writes -= w->serialising;
+    if (!qemu_co_queue_empty(&s->write_queue)) {
+        qemu_co_queue_restart_all(&s->write_queue);
+    }
 }
 
 
@@ -1230,12 +1284,18 @@ static int coroutine_fn GRAPH_RDLOCK
 zdb_home_pwritev(BlockDriverState *bs, int64_t offset, int64_t bytes,
                QEMUIOVector *qiov, BdrvRequestFlags flags)
 {
+    BDRVZdbState *s = bs->opaque;
+    int ret;
+
     trace_zdb_co_pwritev(bs, offset, bytes);
     if (bytes == 0) {
         return 0;
     }
-    return ZDB_WITH_RETRY((BDRVZdbState *)bs->opaque,
-                          zdb_co_write(bs->opaque, offset, bytes, qiov));
+    ret = ZDB_WITH_RETRY(s, zdb_co_write(s, offset, bytes, qiov));
+    if (ret == 0 && offset + bytes > s->size) {
+        ret = ZDB_WITH_RETRY(s, zdb_co_grow(s, offset + bytes));
+    }
+    return ret;
 }
 
 /* Deletes whole blocks [first, last]: a missing key reads as zeros. */
@@ -1256,14 +1316,19 @@ zdb_home_pwrite_zeroes(BlockDriverState *bs, int64_t offset, int64_t bytes,
                      BdrvRequestFlags flags)
 {
     BDRVZdbState *s = bs->opaque;
+    int ret;
 
     trace_zdb_co_pwrite_zeroes(bs, offset, bytes);
     if (!QEMU_IS_ALIGNED(offset | bytes, s->blocksize)) {
         /* the block layer falls back to writing a zeroed buffer */
         return -ENOTSUP;
     }
-    return ZDB_WITH_RETRY(s, zdb_co_drop(s, offset / s->blocksize,
-                                         (offset + bytes) / s->blocksize - 1));
+    ret = ZDB_WITH_RETRY(s, zdb_co_drop(s, offset / s->blocksize,
+                                        (offset + bytes) / s->blocksize - 1));
+    if (ret == 0 && offset + bytes > s->size) {
+        ret = ZDB_WITH_RETRY(s, zdb_co_grow(s, offset + bytes));
+    }
+    return ret;
 }
 
 static int coroutine_fn GRAPH_RDLOCK
@@ -1312,7 +1377,7 @@ static void zdb_exists_done(ZdbCmd *cmd, redisReply *reply)
     if (reply && reply->type == REDIS_REPLY_INTEGER) {
         ec->exists = reply->integer != 0;
     } else if (reply && reply->type == REDIS_REPLY_ERROR) {
-        ret = -zdb_error_to_errno(reply->str);
+        ret = zdb_error_to_errno(reply->str);
     } else {
         ret = reply ? -EIO : -ENOTCONN;
     }
@@ -1461,6 +1526,66 @@ int coroutine_fn zdb_co_write_meta(BDRVZdbState *s, ZdbSide *side)
     return ret;
 }
 
+/*
+ * Records @size as the disk's size on every side that is not down; a side
+ * in sync must take it.  Called with meta_lock held.
+ */
+static int coroutine_fn zdb_co_set_size(BDRVZdbState *s, uint64_t size)
+{
+    uint64_t old_size = s->size;
+    uint64_t blocks = DIV_ROUND_UP(size, s->blocksize);
+    bool ok = false;
+    int ret = 0, t;
+
+    for (t = 0; t < s->nsides; t++) {
+        if (s->side[t].dirty && blocks > s->nblocks) {
+            s->side[t].dirty = bitmap_zero_extend(s->side[t].dirty,
+                                                  s->nblocks, blocks);
+        }
+    }
+    s->nblocks = MAX(s->nblocks, blocks);
+    s->size = size;
+    for (t = 0; t < s->nsides; t++) {
+        int r;
+
+        if (s->side[t].state == ZDB_SIDE_STATE_DOWN) {
+            continue;
+        }
+        r = zdb_co_write_meta(s, &s->side[t]);
+        if (r < 0) {
+            ret = ret ?: r;
+        } else if (s->side[t].state == ZDB_SIDE_STATE_SYNC) {
+            ok = true;
+        }
+    }
+    if (!ok) {
+        s->size = old_size;
+        return ret < 0 ? ret : -EIO;
+    }
+    return 0;
+}
+
+/*
+ * A write past the end grows the disk, as a file grows: formats such as
+ * qcow2 create their image on an empty protocol node and write their
+ * metadata past its end.  The new size is recorded before the write is
+ * acknowledged.
+ */
+static int coroutine_fn zdb_co_grow(BDRVZdbState *s, uint64_t end)
+{
+    int ret = 0;
+
+    if (s->thin) {
+        return -ENOSPC;     /* the base's geometry is the disk's */
+    }
+    qemu_co_mutex_lock(&s->meta_lock);
+    if (end > s->size) {
+        ret = zdb_co_set_size(s, ROUND_UP(end, BDRV_SECTOR_SIZE));
+    }
+    qemu_co_mutex_unlock(&s->meta_lock);
+    return ret;
+}
+
 static int coroutine_fn GRAPH_RDLOCK
 zdb_home_truncate(BlockDriverState *bs, int64_t offset, bool exact,
                 PreallocMode prealloc, BdrvRequestFlags flags, Error **errp)
@@ -1469,9 +1594,7 @@ zdb_home_truncate(BlockDriverState *bs, int64_t offset, bool exact,
     uint64_t old_blocks = DIV_ROUND_UP(s->size, s->blocksize);
     uint64_t new_blocks = DIV_ROUND_UP(offset, s->blocksize);
     uint64_t tail = offset % s->blocksize;
-    uint64_t old_size = s->size;
-    bool ok = false;
-    int ret = 0, t;
+    int ret = 0;
 
     if (prealloc != PREALLOC_MODE_OFF) {
         error_setg(errp, "zdb: unsupported preallocation mode '%s'",
@@ -1512,35 +1635,14 @@ zdb_home_truncate(BlockDriverState *bs, int64_t offset, bool exact,
         }
     }
 
-    for (t = 0; t < s->nsides; t++) {
-        if (s->side[t].dirty && new_blocks > s->nblocks) {
-            s->side[t].dirty = bitmap_zero_extend(s->side[t].dirty,
-                                                  s->nblocks, new_blocks);
-        }
+    qemu_co_mutex_lock(&s->meta_lock);
+    ret = zdb_co_set_size(s, offset);
+    qemu_co_mutex_unlock(&s->meta_lock);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "zdb: namespace '%s': cannot record "
+                         "the new size", s->side[0].addr.namespace);
     }
-    s->size = offset;
-    s->nblocks = MAX(s->nblocks, new_blocks);
-    for (t = 0; t < s->nsides; t++) {
-        int r;
-
-        if (s->side[t].state == ZDB_SIDE_STATE_DOWN) {
-            continue;
-        }
-        r = zdb_co_write_meta(s, &s->side[t]);
-        if (r < 0) {
-            ret = ret ?: r;
-        } else if (s->side[t].state == ZDB_SIDE_STATE_SYNC) {
-            ok = true;
-        }
-    }
-    if (!ok) {
-        s->size = old_size;
-        error_setg_errno(errp, ret < 0 ? -ret : EIO, "zdb: namespace '%s': "
-                         "cannot record the new size",
-                         s->side[0].addr.namespace);
-        return ret < 0 ? ret : -EIO;
-    }
-    return 0;
+    return ret;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1647,6 +1749,7 @@ static bool zdb_settle_geometry(BDRVZdbState *s, QemuOpts *opts,
     s->size = g.size;
     s->blocksize = g.blocksize;
     s->nblocks = DIV_ROUND_UP(g.size, g.blocksize);
+    s->side[0].has_meta = sides[0]->found > 0;
     return true;
 }
 
@@ -1873,17 +1976,21 @@ static void zdb_refresh_filename(BlockDriverState *bs)
     if (a->password || s->thin || s->nsides > 1) {
         return;
     }
-    query = g_strdup_printf("size=%" PRIu64 "&blocksize=%" PRIu32,
-                            s->size, s->blocksize);
+    /* the geometry goes in only where the namespace does not record it */
+    if (!s->side[0].has_meta) {
+        query = g_strdup_printf("size=%" PRIu64 "&blocksize=%" PRIu32,
+                                s->size, s->blocksize);
+    }
     if (a->socket) {
         g_autofree char *sock = g_uri_escape_string(a->socket, "/", false);
         snprintf(bs->exact_filename, sizeof(bs->exact_filename),
-                 "zdb+unix:///%s?socket=%s&%s", ns, sock, query);
+                 "zdb+unix:///%s?socket=%s%s%s", ns, sock, query ? "&" : "",
+                 query ?: "");
     } else {
         bool v6 = strchr(a->host, ':');
         snprintf(bs->exact_filename, sizeof(bs->exact_filename),
-                 "zdb://%s%s%s:%d/%s?%s", v6 ? "[" : "", a->host,
-                 v6 ? "]" : "", a->port, ns, query);
+                 "zdb://%s%s%s:%d/%s%s%s", v6 ? "[" : "", a->host,
+                 v6 ? "]" : "", a->port, ns, query ? "?" : "", query ?: "");
     }
 }
 
@@ -2023,7 +2130,10 @@ static int coroutine_fn zdb_co_create_opts(BlockDriver *drv,
     bool read_only;
     long long keys;
     int found, ret = -EINVAL;
-    const char *v;
+    static const char *const passed[] = {
+        "namespace", "password", "password-secret", "blocksize",
+    };
+    size_t i;
 
     if (strstart(filename, "zdb", NULL)) {
         zdb_parse_filename(filename, options, errp);
@@ -2031,24 +2141,21 @@ static int coroutine_fn zdb_co_create_opts(BlockDriver *drv,
             return -EINVAL;
         }
     }
-    if ((v = qemu_opt_get(opts, "namespace"))) {
-        qdict_put_str(options, "namespace", v);
-    }
-    if ((v = qemu_opt_get(opts, "password"))) {
-        qdict_put_str(options, "password", v);
-    }
-    if ((v = qemu_opt_get(opts, "password-secret"))) {
-        qdict_put_str(options, "password-secret", v);
-    }
-    if ((v = qemu_opt_get(opts, "blocksize"))) {
-        qdict_put_str(options, "blocksize", v);
+    for (i = 0; i < ARRAY_SIZE(passed); i++) {
+        const char *v = qemu_opt_get(opts, passed[i]);
+
+        if (v) {
+            qdict_put_str(options, passed[i], v);
+        }
     }
     ropts = qemu_opts_create(&runtime_opts, NULL, 0, &error_abort);
     if (!qemu_opts_absorb_qdict(ropts, options, errp) ||
         !zdb_addr_from_opts(&addr, ropts, "", NULL, errp)) {
         goto out;
     }
-    g.size = qemu_opt_get_size(opts, BLOCK_OPT_SIZE, 0);
+    /* as for a file, the block layer counts whole 512-byte sectors */
+    g.size = ROUND_UP(qemu_opt_get_size(opts, BLOCK_OPT_SIZE, 0),
+                      BDRV_SECTOR_SIZE);
     g.blocksize = qemu_opt_get_size(ropts, "blocksize", ZDB_DEFAULT_BLOCKSIZE);
     if (!zdb_check_size(g.size, errp) ||
         !zdb_check_blocksize(g.blocksize, errp)) {
