@@ -1586,6 +1586,86 @@ static int coroutine_fn zdb_co_grow(BDRVZdbState *s, uint64_t end)
     return ret;
 }
 
+typedef struct ZdbMetaCmd {
+    ZdbCmd cmd;
+    ZdbWait wait;
+    char *text;             /* the metadata, NULL when there is none */
+    size_t len;
+} ZdbMetaCmd;
+
+static void zdb_meta_done(ZdbCmd *cmd, redisReply *reply)
+{
+    ZdbMetaCmd *mc = container_of(cmd, ZdbMetaCmd, cmd);
+    int ret = 0;
+
+    if (reply && reply->type == REDIS_REPLY_STRING) {
+        mc->text = g_strndup(reply->str, reply->len);
+        mc->len = reply->len;
+    } else if (!reply) {
+        ret = -ENOTCONN;
+    } else if (reply->type != REDIS_REPLY_NIL) {
+        ret = -EIO;
+    }
+    zdb_wait_done(&mc->wait, ret);
+}
+
+/*
+ * Another process may have grown the disk since it was opened: an
+ * incoming migration's destination opens it before the source is done
+ * with it.  Re-read the recorded size when the block layer asks.
+ */
+static void coroutine_fn GRAPH_RDLOCK
+zdb_home_invalidate_cache(BlockDriverState *bs, Error **errp)
+{
+    BDRVZdbState *s = bs->opaque;
+    const char *argv[] = { "GET", ZDB_META_KEY };
+    ZdbMetaCmd mc = { .cmd.fn = zdb_meta_done };
+    ZdbSide *side = zdb_read_side(s, NULL);
+    ZdbGeometry g;
+    ZdbConn *conn;
+    int ret;
+
+    if (!side) {
+        error_setg(errp, "zdb: no namespace of the disk is reachable");
+        return;
+    }
+    zdb_wait_init(&mc.wait);
+    ret = zdb_pool_co_get(side->pool, &conn);
+    if (ret == 0) {
+        ret = zdb_conn_send(conn, &mc.cmd, 2, argv, NULL);
+    }
+    if (ret == 0) {
+        mc.wait.pending++;
+        ret = zdb_wait_all(&mc.wait);
+    }
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "zdb: cannot read the metadata of "
+                         "namespace '%s'", side->addr.namespace);
+    } else if (mc.text &&
+               zdb_geometry_parse(mc.text, mc.len, &g, side->addr.namespace,
+                                  errp) &&
+               g.size != s->size) {
+        if (g.blocksize != s->blocksize) {
+            error_setg(errp, "zdb: namespace '%s' now records blocksize %"
+                       PRIu64 ", not %" PRIu32, side->addr.namespace,
+                       g.blocksize, s->blocksize);
+        } else {
+            uint64_t blocks = DIV_ROUND_UP(g.size, s->blocksize);
+            int t;
+
+            for (t = 0; t < s->nsides; t++) {
+                if (s->side[t].dirty && blocks > s->nblocks) {
+                    s->side[t].dirty = bitmap_zero_extend(s->side[t].dirty,
+                                                          s->nblocks, blocks);
+                }
+            }
+            s->nblocks = MAX(s->nblocks, blocks);
+            s->size = g.size;
+        }
+    }
+    g_free(mc.text);
+}
+
 static int coroutine_fn GRAPH_RDLOCK
 zdb_home_truncate(BlockDriverState *bs, int64_t offset, bool exact,
                 PreallocMode prealloc, BdrvRequestFlags flags, Error **errp)
@@ -2275,6 +2355,16 @@ zdb_co_block_status(BlockDriverState *bs, bool want_zero, int64_t offset,
                                                  bytes, pnum, map, file));
 }
 
+static void coroutine_fn GRAPH_RDLOCK
+zdb_co_invalidate_cache(BlockDriverState *bs, Error **errp)
+{
+    BDRVZdbState *s = bs->opaque;
+    AioContext *caller = zdb_co_go_home(s);
+
+    zdb_home_invalidate_cache(bs, errp);
+    zdb_co_go_back(s, caller);
+}
+
 static int coroutine_fn GRAPH_RDLOCK
 zdb_co_truncate(BlockDriverState *bs, int64_t offset, bool exact,
                 PreallocMode prealloc, BdrvRequestFlags flags, Error **errp)
@@ -2301,6 +2391,7 @@ static BlockDriver bdrv_zdb = {
     .bdrv_co_block_status       = zdb_co_block_status,
     .bdrv_co_getlength          = zdb_co_getlength,
     .bdrv_co_truncate           = zdb_co_truncate,
+    .bdrv_co_invalidate_cache   = zdb_co_invalidate_cache,
     .bdrv_refresh_limits        = zdb_refresh_limits,
     .bdrv_refresh_filename      = zdb_refresh_filename,
     .bdrv_detach_aio_context    = zdb_detach_aio_context,
@@ -2330,6 +2421,7 @@ static BlockDriver bdrv_zdb_unix = {
     .bdrv_co_block_status       = zdb_co_block_status,
     .bdrv_co_getlength          = zdb_co_getlength,
     .bdrv_co_truncate           = zdb_co_truncate,
+    .bdrv_co_invalidate_cache   = zdb_co_invalidate_cache,
     .bdrv_refresh_limits        = zdb_refresh_limits,
     .bdrv_refresh_filename      = zdb_refresh_filename,
     .bdrv_detach_aio_context    = zdb_detach_aio_context,
