@@ -1263,7 +1263,7 @@ static int coroutine_fn zdb_co_write(BDRVZdbState *s, int64_t offset,
         /* position the cursor after the head block's part */
         size_t skip = v.iov_off;
         v.iov_off = 0;
-        while (skip >= v.iov->iov_len - v.iov_off && skip) {
+        while (skip && skip >= v.iov->iov_len - v.iov_off) {
             skip -= v.iov->iov_len - v.iov_off;
             v.iov++;
             v.iov_off = 0;
