@@ -14,6 +14,7 @@
 #include "qapi/error.h"
 #include "qemu/queue.h"
 #include "block/zdb-conn.h"
+#include "block/zdb-resp-scan.h"
 #include "trace.h"
 
 typedef struct ZdbReadyWaiter {
@@ -33,7 +34,7 @@ struct ZdbConn {
     bool writing;           /* hiredis wants write events */
     bool attached;          /* fd handlers may be installed in ctx */
     bool ready;             /* namespace selected, data commands may flow */
-    redisReader *shadow;    /* counts replies before hiredis sees them */
+    ZdbRespScan scan;       /* where the replies read so far end */
     int in_flight;
     int64_t timeout_ms;     /* 0: wait for replies for ever */
     QEMUTimer *timer;       /* fires when no reply came for timeout_ms */
@@ -118,10 +119,6 @@ static void zdb_ev_cleanup(void *privdata)
     conn->fd = -1;
     conn->ac = NULL;
     conn->ready = false;
-    if (conn->shadow) {
-        redisReaderFree(conn->shadow);
-        conn->shadow = NULL;
-    }
 }
 
 /* Drops the connection: every command in flight fails with -ENOTCONN. */
@@ -132,19 +129,20 @@ static void zdb_conn_drop(ZdbConn *conn, const char *why)
 }
 
 /*
- * Reads what the server sent and lets hiredis run the reply callbacks.
- * The bytes are parsed first by a reader of our own that builds no
- * objects, to count the complete replies: hiredis aborts the process on a
- * reply to a request never sent, so more replies than commands in flight
- * drop the connection instead, as malformed replies do.
+ * Reads what the server sent and lets hiredis run the reply callbacks,
+ * one whole reply at a time (see zdb-resp-scan.h): hiredis aborts the
+ * process on a reply to a request never sent, so such a reply drops the
+ * connection instead, as malformed bytes do; and hiredis' buffer is empty
+ * after each reply, so it never moves what follows down.
  */
 static void zdb_conn_read(void *opaque)
 {
     ZdbConn *conn = opaque;
     char buf[64 * 1024];
-    ssize_t n;
-    void *reply;
-    int replies = 0, ret, one = 1;
+    ssize_t n, used;
+    size_t off = 0;
+    bool complete;
+    int one = 1;
 
     n = read(conn->fd, buf, sizeof(buf));
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
@@ -154,35 +152,34 @@ static void zdb_conn_read(void *opaque)
         zdb_conn_drop(conn, n ? strerror(errno) : "closed by the server");
         return;
     }
-    if (redisReaderFeed(conn->shadow, buf, n) != REDIS_OK) {
-        zdb_conn_drop(conn, "out of memory");
-        return;
+    while (off < n) {
+        used = zdb_resp_scan(&conn->scan, buf + off, n - off, &complete);
+        if (used < 0) {
+            zdb_conn_drop(conn, "malformed reply");
+            return;
+        }
+        if (complete && conn->in_flight == 0) {
+            zdb_conn_drop(conn, "a reply to no request");
+            return;
+        }
+        if (redisReaderFeed(conn->ac->c.reader, buf + off, used) != REDIS_OK) {
+            zdb_conn_drop(conn, "out of memory");
+            return;
+        }
+        off += used;
+        if (complete) {
+            zdb_hiredis_process_callbacks(conn->ac);
+            if (!conn->ac) {
+                return;     /* a callback or a bad reply dropped it */
+            }
+        }
     }
-    while ((ret = redisReaderGetReply(conn->shadow, &reply)) == REDIS_OK &&
-           reply) {
-        replies++;
-    }
-    if (ret != REDIS_OK) {
-        zdb_conn_drop(conn, "malformed reply");
-        return;
-    }
-    if (replies > conn->in_flight) {
-        g_autofree char *why = g_strdup_printf("%d replies to %d requests",
-                                               replies, conn->in_flight);
-        zdb_conn_drop(conn, why);
-        return;
-    }
-    if (redisReaderFeed(conn->ac->c.reader, buf, n) != REDIS_OK) {
-        zdb_conn_drop(conn, "out of memory");
-        return;
-    }
-    zdb_hiredis_process_callbacks(conn->ac);
     /*
      * 0-db writes one reply per command without TCP_NODELAY: with delayed
      * ACKs on our side each pipelined batch would stall ~40 ms.  Linux
      * forgets TCP_QUICKACK, so re-arm it after every read.
      */
-    if (conn->ac && conn->tcp) {
+    if (conn->tcp) {
         setsockopt(conn->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
     }
 }
@@ -332,8 +329,7 @@ static int zdb_conn_connect(ZdbConn *conn)
     }
     conn->ac = ac;
     conn->fd = ac->c.fd;
-    /* no object functions: it only parses */
-    conn->shadow = redisReaderCreateWithFunctions(NULL);
+    zdb_resp_scan_init(&conn->scan);
     conn->tcp = !addr->socket;
     conn->ready = false;
     ac->data = conn;

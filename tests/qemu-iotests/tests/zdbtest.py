@@ -10,7 +10,6 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -181,19 +180,11 @@ def optstr(opts):
                     for k, v in opts.items())
 
 
-# A sanitizer build (make check-sanitizers) prints this once per process
-# that switches coroutines; it is not the program's output.
-ASAN_COROUTINE_WARNING = re.compile(
-    r'^==\d+==WARNING: ASan doesn\'t fully support makecontext/swapcontext'
-    r'.*\n', re.M)
-
-
 def run(*args, check=True, stdin=None):
     """Runs a program; returns (exit status, stdout+stderr)."""
     p = subprocess.run(list(args), stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, text=True, input=stdin,
                        check=False)
-    p.stdout = ASAN_COROUTINE_WARNING.sub('', p.stdout)
     if check and p.returncode != 0:
         raise AssertionError('%s failed (%d):\n%s' %
                              (' '.join(args), p.returncode, p.stdout))
