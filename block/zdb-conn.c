@@ -13,6 +13,7 @@
 #include <netinet/tcp.h>
 #include "qapi/error.h"
 #include "qemu/queue.h"
+#include "qemu/coroutine-tls.h"
 #include "block/zdb-conn.h"
 #include "block/zdb-resp-scan.h"
 #include "trace.h"
@@ -31,7 +32,9 @@ struct ZdbConn {
     int fd;
     bool tcp;
     bool reading;           /* hiredis wants read events */
-    bool writing;           /* hiredis wants write events */
+    bool writing;           /* hiredis has bytes to write */
+    bool poll_write;        /* ... and waits for the socket to take them */
+    QEMUBH *flush_bh;       /* writes what commands queued, see below */
     bool attached;          /* fd handlers may be installed in ctx */
     bool ready;             /* namespace selected, data commands may flow */
     ZdbRespScan scan;       /* where the replies read so far end */
@@ -42,6 +45,24 @@ struct ZdbConn {
     bool challenged;        /* hello is at its SELECT ... SECURE step */
     QSIMPLEQ_HEAD(, ZdbReadyWaiter) waiters;
 };
+
+/*
+ * What one read handler hands out.  Requests whose replies all came are
+ * entered when hiredis' reply loop is over (entering them inside it would
+ * let them send and drop connections under hiredis' feet), and what they
+ * queue on this connection is written once they all ran: a completed
+ * request costs neither a scheduled coroutine nor an event loop round.
+ */
+#define ZDB_READY_MAX 64
+
+typedef struct ZdbDispatch {
+    ZdbConn *conn;
+    bool flush;             /* conn queued commands meanwhile */
+    int n;
+    Coroutine *ready[ZDB_READY_MAX];
+} ZdbDispatch;
+
+QEMU_DEFINE_STATIC_CO_TLS(ZdbDispatch *, zdb_dispatch)
 
 /* ------------------------------------------------------------------ */
 /* hiredis event adapter                                               */
@@ -65,20 +86,37 @@ static void zdb_conn_update_handlers(ZdbConn *conn)
     }
     aio_set_fd_handler(conn->ctx, conn->fd,
                        conn->reading ? zdb_conn_read : NULL,
-                       conn->writing ? zdb_conn_write : NULL,
+                       conn->poll_write ? zdb_conn_write : NULL,
                        NULL, NULL, conn);
 }
 
-/*
- * hiredis asks for write events on every command it queues: changing the
- * fd handler only when the wish changes saves an fd handler update (and
- * the event loop's wake-ups) per command.
- */
+/* Changing the fd handler only when a wish changes saves event loop work */
 static void zdb_ev_set(ZdbConn *conn, bool *flag, bool on)
 {
     if (*flag != on) {
         *flag = on;
         zdb_conn_update_handlers(conn);
+    }
+}
+
+/*
+ * hiredis asks for write events when a command is queued.  A connected
+ * socket almost always takes the bytes at once, so they are written from
+ * a bottom half instead, after every request of this event loop round
+ * has queued its commands: one write for all of them, and no round trip
+ * through the poller (two fd handler changes and a wake-up per command
+ * at depth 1).  Only what the socket refuses waits for writability.
+ */
+static void zdb_conn_flush(void *opaque)
+{
+    ZdbConn *conn = opaque;
+
+    if (!conn->ac || !conn->writing || conn->poll_write) {
+        return;
+    }
+    redisAsyncHandleWrite(conn->ac);
+    if (conn->ac && conn->writing) {
+        zdb_ev_set(conn, &conn->poll_write, true);
     }
 }
 
@@ -97,13 +135,31 @@ static void zdb_ev_del_read(void *privdata)
 static void zdb_ev_add_write(void *privdata)
 {
     ZdbConn *conn = privdata;
-    zdb_ev_set(conn, &conn->writing, true);
+
+    ZdbDispatch *d = get_zdb_dispatch();
+
+    if (conn->writing) {
+        return;
+    }
+    conn->writing = true;
+    if (d && d->conn == conn && (conn->ac->c.flags & REDIS_CONNECTED)) {
+        d->flush = true;
+        return;
+    }
+    /* until connected, writability is how hiredis learns the connect ended */
+    if (conn->flush_bh && conn->ac && (conn->ac->c.flags & REDIS_CONNECTED)) {
+        qemu_bh_schedule(conn->flush_bh);
+    } else {
+        zdb_ev_set(conn, &conn->poll_write, true);
+    }
 }
 
 static void zdb_ev_del_write(void *privdata)
 {
     ZdbConn *conn = privdata;
-    zdb_ev_set(conn, &conn->writing, false);
+
+    conn->writing = false;
+    zdb_ev_set(conn, &conn->poll_write, false);
 }
 
 /* hiredis frees the context after this: forget it. */
@@ -113,6 +169,7 @@ static void zdb_ev_cleanup(void *privdata)
 
     conn->reading = false;
     conn->writing = false;
+    conn->poll_write = false;
     if (conn->fd >= 0 && conn->attached) {
         aio_set_fd_handler(conn->ctx, conn->fd, NULL, NULL, NULL, NULL, NULL);
     }
@@ -135,9 +192,8 @@ static void zdb_conn_drop(ZdbConn *conn, const char *why)
  * connection instead, as malformed bytes do; and hiredis' buffer is empty
  * after each reply, so it never moves what follows down.
  */
-static void zdb_conn_read(void *opaque)
+static void zdb_conn_read_replies(ZdbConn *conn)
 {
-    ZdbConn *conn = opaque;
     char buf[64 * 1024];
     ssize_t n, used;
     size_t off = 0;
@@ -181,6 +237,24 @@ static void zdb_conn_read(void *opaque)
      */
     if (conn->tcp) {
         setsockopt(conn->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+    }
+}
+
+static void zdb_conn_read(void *opaque)
+{
+    ZdbConn *conn = opaque;
+    ZdbDispatch d = { .conn = conn };
+    ZdbDispatch *outer = get_zdb_dispatch();
+    int i;
+
+    set_zdb_dispatch(&d);
+    zdb_conn_read_replies(conn);
+    for (i = 0; i < d.n; i++) {
+        aio_co_enter(qemu_coroutine_get_aio_context(d.ready[i]), d.ready[i]);
+    }
+    set_zdb_dispatch(outer);
+    if (d.flush) {
+        zdb_conn_flush(conn);
     }
 }
 
@@ -367,16 +441,20 @@ static int zdb_conn_connect(ZdbConn *conn)
     return zdb_conn_send(conn, &conn->hello, argc, argv, NULL);
 }
 
-static void zdb_conn_new_timer(ZdbConn *conn)
+/* The timer and the bottom half live in the connection's AioContext */
+static void zdb_conn_bind_ctx(ZdbConn *conn)
 {
+    conn->flush_bh = aio_bh_new(conn->ctx, zdb_conn_flush, conn);
     if (conn->timeout_ms) {
         conn->timer = aio_timer_new(conn->ctx, QEMU_CLOCK_REALTIME, SCALE_MS,
                                     zdb_conn_timeout, conn);
     }
 }
 
-static void zdb_conn_free_timer(ZdbConn *conn)
+static void zdb_conn_unbind_ctx(ZdbConn *conn)
 {
+    qemu_bh_delete(conn->flush_bh);
+    conn->flush_bh = NULL;
     if (conn->timer) {
         timer_free(conn->timer);
         conn->timer = NULL;
@@ -393,7 +471,7 @@ ZdbConn *zdb_conn_new(const ZdbAddr *addr, int timeout_s, AioContext *ctx)
     conn->attached = true;
     conn->timeout_ms = (int64_t)timeout_s * 1000;
     QSIMPLEQ_INIT(&conn->waiters);
-    zdb_conn_new_timer(conn);
+    zdb_conn_bind_ctx(conn);
     return conn;
 }
 
@@ -407,7 +485,7 @@ void zdb_conn_free(ZdbConn *conn)
         redisAsyncFree(conn->ac);
     }
     assert(QSIMPLEQ_EMPTY(&conn->waiters));
-    zdb_conn_free_timer(conn);
+    zdb_conn_unbind_ctx(conn);
     g_free(conn);
 }
 
@@ -417,7 +495,7 @@ void zdb_conn_detach_aio_context(ZdbConn *conn)
         aio_set_fd_handler(conn->ctx, conn->fd, NULL, NULL, NULL, NULL, NULL);
     }
     conn->attached = false;
-    zdb_conn_free_timer(conn);
+    zdb_conn_unbind_ctx(conn);
 }
 
 void zdb_conn_attach_aio_context(ZdbConn *conn, AioContext *ctx)
@@ -425,8 +503,11 @@ void zdb_conn_attach_aio_context(ZdbConn *conn, AioContext *ctx)
     conn->ctx = ctx;
     conn->attached = true;
     zdb_conn_update_handlers(conn);
-    zdb_conn_new_timer(conn);
+    zdb_conn_bind_ctx(conn);
     zdb_conn_arm_timer(conn);
+    if (conn->writing) {
+        qemu_bh_schedule(conn->flush_bh);   /* what was queued meanwhile */
+    }
 }
 
 int zdb_conn_in_flight(ZdbConn *conn)
@@ -564,8 +645,14 @@ void zdb_wait_done(ZdbWait *w, int ret)
     }
     assert(w->pending > 0);
     if (--w->pending == 0 && w->co) {
+        ZdbDispatch *d = get_zdb_dispatch();
+
         /* Not entered here: we are inside hiredis' reply loop. */
-        aio_co_schedule(qemu_coroutine_get_aio_context(w->co), w->co);
+        if (d && d->n < ZDB_READY_MAX && !qemu_in_coroutine()) {
+            d->ready[d->n++] = w->co;
+        } else {
+            aio_co_schedule(qemu_coroutine_get_aio_context(w->co), w->co);
+        }
     }
 }
 
