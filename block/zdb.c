@@ -31,6 +31,8 @@
 #include "block/qdict.h"
 #include "qemu/bitmap.h"
 #include "crypto/secret.h"
+#include "qapi/qapi-visit-block-core.h"
+#include "qapi/qobject-output-visitor.h"
 #include "block/zdb-int.h"
 #include "trace.h"
 
@@ -342,9 +344,14 @@ static bool zdb_check_blocksize(uint64_t blocksize, Error **errp)
 
 static bool zdb_check_size(uint64_t size, Error **errp)
 {
-    if (size % BDRV_SECTOR_SIZE || size > INT64_MAX / 2) {
+    if (size % BDRV_SECTOR_SIZE) {
         error_setg(errp, "zdb: size must be a multiple of 512, not %" PRIu64,
                    size);
+        return false;
+    }
+    if (size > INT64_MAX / 2) {
+        error_setg(errp, "zdb: size must be at most %" PRId64 ", not %"
+                   PRIu64, INT64_MAX / 2, size);
         return false;
     }
     return true;
@@ -2195,6 +2202,64 @@ static QemuOptsList zdb_create_opts = {
  * namespaces are made by the operator) and hold no blocks: a disk created
  * over old blocks would show their data.
  */
+/*
+ * Records geometry @g in the namespace at @addr, which must exist, be
+ * writable and be empty (the metadata of an earlier create aside).
+ */
+static int zdb_create(const ZdbAddr *addr, const ZdbGeometry *g,
+                      Error **errp)
+{
+    ZdbGeometry old;
+    redisContext *c;
+    redisReply *r;
+    const char *dbsize[] = { "DBSIZE" };
+    bool read_only;
+    long long keys;
+    int found, ret = -EIO;
+
+    if (!zdb_check_size(g->size, errp) ||
+        !zdb_check_blocksize(g->blocksize, errp)) {
+        return -EINVAL;
+    }
+    c = zdb_sync_connect(addr, ZDB_OPEN_TIMEOUT, 0, NULL, errp);
+    if (!c) {
+        return -EIO;
+    }
+    if (!zdb_check_namespace(c, addr, &read_only, errp)) {
+        goto out;
+    }
+    if (read_only) {
+        error_setg(errp, "zdb: namespace '%s' is read-only for this client",
+                   addr->namespace);
+        ret = -EROFS;
+        goto out;
+    }
+    found = zdb_read_geometry(c, addr, &old, NULL);
+    r = zdb_sync_command(c, addr, errp, 1, dbsize, NULL);
+    if (!r) {
+        goto out;
+    }
+    keys = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    if (keys < 0) {
+        error_setg(errp, "zdb: namespace '%s': DBSIZE failed",
+                   addr->namespace);
+        goto out;
+    }
+    if (keys - (found == 1 ? 1 : 0) > 0) {
+        error_setg(errp, "zdb: namespace '%s' already holds %lld keys; a new "
+                   "disk needs an empty namespace", addr->namespace, keys);
+        ret = -EEXIST;
+        goto out;
+    }
+    if (zdb_write_geometry_sync(c, addr, g, errp)) {
+        ret = 0;
+    }
+out:
+    redisFree(c);
+    return ret;
+}
+
 static int coroutine_fn zdb_co_create_opts(BlockDriver *drv,
                                            const char *filename,
                                            QemuOpts *opts, Error **errp)
@@ -2203,13 +2268,8 @@ static int coroutine_fn zdb_co_create_opts(BlockDriver *drv,
     g_autoptr(QDict) options = qdict_new();
     QemuOpts *ropts = NULL;
     ZdbAddr addr = { 0 };
-    ZdbGeometry g = { 0 }, old;
-    redisContext *c = NULL;
-    redisReply *r;
-    const char *dbsize[] = { "DBSIZE" };
-    bool read_only;
-    long long keys;
-    int found, ret = -EINVAL;
+    ZdbGeometry g = { 0 };
+    int ret = -EINVAL;
     static const char *const passed[] = {
         "namespace", "password", "password-secret", "blocksize",
     };
@@ -2229,55 +2289,67 @@ static int coroutine_fn zdb_co_create_opts(BlockDriver *drv,
         }
     }
     ropts = qemu_opts_create(&runtime_opts, NULL, 0, &error_abort);
-    if (!qemu_opts_absorb_qdict(ropts, options, errp) ||
-        !zdb_addr_from_opts(&addr, ropts, "", NULL, errp)) {
-        goto out;
+    if (qemu_opts_absorb_qdict(ropts, options, errp) &&
+        zdb_addr_from_opts(&addr, ropts, "", NULL, errp)) {
+        /* as for a file, the block layer counts whole 512-byte sectors */
+        g.size = ROUND_UP(qemu_opt_get_size(opts, BLOCK_OPT_SIZE, 0),
+                          BDRV_SECTOR_SIZE);
+        g.blocksize = qemu_opt_get_size(ropts, "blocksize",
+                                        ZDB_DEFAULT_BLOCKSIZE);
+        ret = zdb_create(&addr, &g, errp);
     }
-    /* as for a file, the block layer counts whole 512-byte sectors */
-    g.size = ROUND_UP(qemu_opt_get_size(opts, BLOCK_OPT_SIZE, 0),
-                      BDRV_SECTOR_SIZE);
-    g.blocksize = qemu_opt_get_size(ropts, "blocksize", ZDB_DEFAULT_BLOCKSIZE);
-    if (!zdb_check_size(g.size, errp) ||
-        !zdb_check_blocksize(g.blocksize, errp)) {
-        goto out;
-    }
+    qemu_opts_del(ropts);
+    zdb_addr_clear(&addr);
+    return ret;
+}
 
-    ret = -EIO;
-    c = zdb_sync_connect(&addr, ZDB_OPEN_TIMEOUT, 0, NULL, errp);
-    if (!c || !zdb_check_namespace(c, &addr, &read_only, errp)) {
-        goto out;
+/*
+ * blockdev-create: @location says where, as blockdev-add's options do
+ * (they go through the same parsing, secrets included); the geometry is
+ * given beside it.  A disk is made in one namespace: thin and backup
+ * members, and a size or blocksize inside @location, are refused rather
+ * than silently ignored.
+ */
+static int coroutine_fn zdb_co_create(BlockdevCreateOptions *options,
+                                      Error **errp)
+{
+    BlockdevCreateOptionsZdb *o = &options->u.zdb;
+    g_autoptr(QDict) loc = NULL;
+    const QDictEntry *e;
+    QObject *obj = NULL;
+    QemuOpts *ropts = NULL;
+    ZdbAddr addr = { 0 };
+    ZdbGeometry g = {
+        .size = ROUND_UP(o->size, BDRV_SECTOR_SIZE),
+        .blocksize = o->has_blocksize ? o->blocksize : ZDB_DEFAULT_BLOCKSIZE,
+    };
+    Visitor *v;
+    int ret = -EINVAL;
+
+    assert(options->driver == BLOCKDEV_DRIVER_ZDB);
+    v = qobject_output_visitor_new(&obj);
+    visit_type_BlockdevOptionsZdb(v, NULL, &o->location, &error_abort);
+    visit_complete(v, &obj);
+    visit_free(v);
+    loc = qobject_to(QDict, obj);
+
+    for (e = qdict_first(loc); e; e = qdict_next(loc, e)) {
+        const char *key = qdict_entry_key(e);
+
+        if (strstart(key, "thin-", NULL) || strstart(key, "backup-", NULL) ||
+            !strcmp(key, "size") || !strcmp(key, "blocksize")) {
+            error_setg(errp, "zdb: location.%s is not used by blockdev-create"
+                       "%s", key, strstart(key, "thin-", NULL) ||
+                       strstart(key, "backup-", NULL)
+                       ? ": a disk is created in one namespace"
+                       : ": give it beside location");
+            return -EINVAL;
+        }
     }
-    if (read_only) {
-        error_setg(errp, "zdb: namespace '%s' is read-only for this client",
-                   addr.namespace);
-        ret = -EROFS;
-        goto out;
-    }
-    found = zdb_read_geometry(c, &addr, &old, NULL);
-    r = zdb_sync_command(c, &addr, errp, 1, dbsize, NULL);
-    if (!r) {
-        goto out;
-    }
-    keys = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-    freeReplyObject(r);
-    if (keys < 0) {
-        error_setg(errp, "zdb: namespace '%s': DBSIZE failed",
-                   addr.namespace);
-        goto out;
-    }
-    if (keys - (found == 1 ? 1 : 0) > 0) {
-        error_setg(errp, "zdb: namespace '%s' already holds %lld keys; a new "
-                   "disk needs an empty namespace", addr.namespace, keys);
-        ret = -EEXIST;
-        goto out;
-    }
-    if (!zdb_write_geometry_sync(c, &addr, &g, errp)) {
-        goto out;
-    }
-    ret = 0;
-out:
-    if (c) {
-        redisFree(c);
+    ropts = qemu_opts_create(&runtime_opts, NULL, 0, &error_abort);
+    if (qemu_opts_absorb_qdict(ropts, loc, errp) &&
+        zdb_addr_from_opts(&addr, ropts, "", NULL, errp)) {
+        ret = zdb_create(&addr, &g, errp);
     }
     qemu_opts_del(ropts);
     zdb_addr_clear(&addr);
@@ -2380,6 +2452,7 @@ static BlockDriver bdrv_zdb = {
     .bdrv_parse_filename        = zdb_parse_filename,
     .bdrv_open                  = zdb_open,
     .bdrv_close                 = zdb_close,
+    .bdrv_co_create             = zdb_co_create,
     .bdrv_co_create_opts        = zdb_co_create_opts,
     .create_opts                = &zdb_create_opts,
     .bdrv_has_zero_init         = bdrv_has_zero_init_1,
@@ -2410,6 +2483,7 @@ static BlockDriver bdrv_zdb_unix = {
     .bdrv_parse_filename        = zdb_parse_filename,
     .bdrv_open                  = zdb_open,
     .bdrv_close                 = zdb_close,
+    .bdrv_co_create             = zdb_co_create,
     .bdrv_co_create_opts        = zdb_co_create_opts,
     .create_opts                = &zdb_create_opts,
     .bdrv_has_zero_init         = bdrv_has_zero_init_1,
