@@ -223,11 +223,14 @@ static void zdb_conn_read_replies(ZdbConn *conn)
             return;
         }
         off += used;
-        if (complete) {
-            zdb_hiredis_process_callbacks(conn->ac);
-            if (!conn->ac) {
-                return;     /* a callback or a bad reply dropped it */
-            }
+        /*
+         * Also for part of a reply: hiredis parses the elements that are
+         * whole and drops them from its buffer, which then never holds
+         * more than a read's worth of a big MGET reply.
+         */
+        zdb_hiredis_process_callbacks(conn->ac);
+        if (!conn->ac) {
+            return;     /* a callback or a bad reply dropped it */
         }
     }
     /*

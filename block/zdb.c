@@ -47,7 +47,7 @@
 
 /* 0-db answers at most 1023 keys per MGET; also bound one reply's size. */
 #define ZDB_MGET_MAX_KEYS       1023
-#define ZDB_MGET_MAX_BYTES      (16 * MiB)
+#define ZDB_MGET_MAX_BYTES      (256 * KiB)
 /* Commands one request keeps in flight when it deletes or probes ranges */
 #define ZDB_BATCH               1024
 

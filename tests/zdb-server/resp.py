@@ -48,7 +48,11 @@ class Conn:
         if path:
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self.sock.settimeout(timeout)
-            self.sock.connect(path)
+            try:
+                self.sock.connect(path)
+            except OSError:
+                self.sock.close()
+                raise
         else:
             self.sock = socket.create_connection((host or "127.0.0.1",
                                                   int(port)), timeout)

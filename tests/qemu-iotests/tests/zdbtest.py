@@ -130,16 +130,37 @@ class RedisServer(Server):
     name = 'redis'
     is_zdb = False
 
-    def __init__(self):
+    def __init__(self, persistent=False):
         self.dir = tempfile.mkdtemp(prefix='zdb-iotest-redis-')
         self.socket = os.path.join(self.dir, 'redis.sock')
         self.port = _free_port()
+        # persistent: every write is in the append-only file before redis
+        # answers it, as the reliability issue's restart test wants
+        self.persist = ['--appendonly', 'yes', '--appendfsync', 'always'] \
+            if persistent else ['--appendonly', 'no']
+        self.start()
+
+    def start(self):
+        """(Re)starts it, on the same socket, port and data."""
         self.proc = subprocess.Popen(
             ['redis-server', '--port', str(self.port), '--bind', '127.0.0.1',
-             '--unixsocket', self.socket, '--save', '', '--appendonly', 'no',
-             '--dir', self.dir],
+             '--unixsocket', self.socket, '--save', ''] + self.persist +
+            ['--dir', self.dir],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_for(lambda: os.path.exists(self.socket), 'redis-server')
+        _wait_for(self._answers, 'redis-server')
+
+    def _answers(self):
+        # PING is refused with -LOADING while the append-only file loads
+        try:
+            with self.conn() as c:
+                return c.call('PING') == 'PONG'
+        except OSError:
+            return False
+
+    def kill(self):
+        """kill -9: a crash"""
+        self.proc.kill()
+        self.proc.wait()
 
     def new_namespace(self, **props):
         assert not props, 'redis has no namespace properties'
