@@ -6,6 +6,7 @@
 #   make bench    build, then measure the driver (see scripts/bench)
 #   make check-sanitizers  the iotests on a build with ASan and UBSan
 #   make check-valgrind    qemu-img convert into zdb and back under memcheck
+#   make check-hiredis1    the zdb iotests on a build against hiredis 1.x
 #
 # SPDX-License-Identifier: GPL-2.0-or-later
 
@@ -15,9 +16,10 @@ BINARIES   := qemu-system-x86_64 qemu-img qemu-io qemu-nbd \
               storage-daemon/qemu-storage-daemon
 
 SAN_BUILD  := $(BUILD)/qemu-sanitizers
+H1_BUILD   := $(BUILD)/qemu-hiredis1
 
 .PHONY: all configure qemu server check demo bench clean distclean \
-        check-sanitizers check-valgrind
+        check-sanitizers check-valgrind check-hiredis1
 
 all: qemu server
 
@@ -59,6 +61,15 @@ check-sanitizers: server
 
 check-valgrind: all
 	tests/valgrind-convert
+
+# Debian 12 has hiredis 0.14, Debian 13 1.x: the default build uses the
+# host's; this one Debian 13's, built from source (configure --hiredis1).
+check-hiredis1: server
+	@./configure --build=$(BUILD) --hiredis1
+	PKG_CONFIG_PATH=$(BUILD)/hiredis1/prefix/lib/pkgconfig \
+	ninja -C $(H1_BUILD) $(BINARIES)
+	ZDB_QEMU_BUILD=$(H1_BUILD) ZDB_LOG_SUFFIX=-hiredis1 ZDB_SKIP_GENERIC=1 \
+	ZDB_SKIP_GUEST=1 tests/run-tests
 
 clean:
 	-ninja -C $(QEMU_BUILD) clean
