@@ -2445,6 +2445,14 @@ zdb_co_truncate(BlockDriverState *bs, int64_t offset, bool exact,
                                              flags, errp));
 }
 
+/* A new disk reads as zeros, unless a thin base shows through it */
+static int zdb_has_zero_init(BlockDriverState *bs)
+{
+    BDRVZdbState *s = bs->opaque;
+
+    return !s->thin;
+}
+
 static BlockDriver bdrv_zdb = {
     .format_name                = "zdb",
     .protocol_name              = "zdb",
@@ -2455,7 +2463,7 @@ static BlockDriver bdrv_zdb = {
     .bdrv_co_create             = zdb_co_create,
     .bdrv_co_create_opts        = zdb_co_create_opts,
     .create_opts                = &zdb_create_opts,
-    .bdrv_has_zero_init         = bdrv_has_zero_init_1,
+    .bdrv_has_zero_init         = zdb_has_zero_init,
     .bdrv_co_preadv             = zdb_co_preadv,
     .bdrv_co_pwritev            = zdb_co_pwritev,
     .bdrv_co_pwrite_zeroes      = zdb_co_pwrite_zeroes,
@@ -2486,7 +2494,7 @@ static BlockDriver bdrv_zdb_unix = {
     .bdrv_co_create             = zdb_co_create,
     .bdrv_co_create_opts        = zdb_co_create_opts,
     .create_opts                = &zdb_create_opts,
-    .bdrv_has_zero_init         = bdrv_has_zero_init_1,
+    .bdrv_has_zero_init         = zdb_has_zero_init,
     .bdrv_co_preadv             = zdb_co_preadv,
     .bdrv_co_pwritev            = zdb_co_pwritev,
     .bdrv_co_pwrite_zeroes      = zdb_co_pwrite_zeroes,
