@@ -41,7 +41,7 @@
 #define ZDB_DEFAULT_BLOCKSIZE   4096
 #define ZDB_MIN_BLOCKSIZE       512
 #define ZDB_MAX_BLOCKSIZE       (8 * MiB)   /* 0-db's value limit */
-#define ZDB_DEFAULT_CONNECTIONS 4
+#define ZDB_DEFAULT_CONNECTIONS 2
 #define ZDB_MAX_CONNECTIONS     64
 #define ZDB_OPEN_TIMEOUT        10          /* seconds */
 
