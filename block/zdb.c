@@ -50,6 +50,11 @@
 #define ZDB_MGET_MAX_BYTES      (256 * KiB)
 /* Commands one request keeps in flight when it deletes or probes ranges */
 #define ZDB_BATCH               1024
+/*
+ * Small requests (a guest's usual 4 KiB to 64 KiB) keep their bookkeeping
+ * on the coroutine's stack: no allocation per request on the hot path.
+ */
+#define ZDB_STACK_BLOCKS        16
 
 #define ZDB_DEFAULT_TIMEOUT     30          /* seconds */
 
@@ -785,13 +790,29 @@ static int coroutine_fn zdb_co_fetch(ZdbPool *pool, ZdbRead *rd,
                       MAX(1, ZDB_MGET_MAX_BYTES / s->blocksize));
     int ncmds = DIV_ROUND_UP(n, per_cmd);
     int nargs = MIN(n, per_cmd) + 1;
-    g_autofree ZdbReadCmd *cmds = g_new(ZdbReadCmd, ncmds);
-    g_autofree const char **argv = g_new(const char *, nargs);
-    g_autofree size_t *argvlen = g_new(size_t, nargs);
-    g_autofree uint8_t *keys = g_malloc(nargs * ZDB_KEY_LEN);
+    ZdbReadCmd cmds_here[ZDB_STACK_BLOCKS];
+    const char *argv_here[ZDB_STACK_BLOCKS + 1];
+    size_t argvlen_here[ZDB_STACK_BLOCKS + 1];
+    uint8_t keys_here[(ZDB_STACK_BLOCKS + 1) * ZDB_KEY_LEN];
+    g_autofree ZdbReadCmd *cmds_heap = NULL;
+    g_autofree const char **argv_heap = NULL;
+    g_autofree size_t *argvlen_heap = NULL;
+    g_autofree uint8_t *keys_heap = NULL;
+    ZdbReadCmd *cmds = cmds_here;
+    const char **argv = argv_here;
+    size_t *argvlen = argvlen_here;
+    uint8_t *keys = keys_here;
     ZdbWait wait;
     int i, j, ret = 0, ret2;
 
+    if (ncmds > ZDB_STACK_BLOCKS) {
+        cmds = cmds_heap = g_new(ZdbReadCmd, ncmds);
+    }
+    if (nargs > ZDB_STACK_BLOCKS + 1) {
+        argv = argv_heap = g_new(const char *, nargs);
+        argvlen = argvlen_heap = g_new(size_t, nargs);
+        keys = keys_heap = g_malloc(nargs * ZDB_KEY_LEN);
+    }
     rd->list = blocks;
     zdb_wait_init(&wait);
     for (i = 0; i < ncmds; i++) {
@@ -873,18 +894,25 @@ static int coroutine_fn zdb_co_read(BDRVZdbState *s, int64_t offset,
     };
     uint64_t first = offset / s->blocksize;
     uint64_t n = (offset + bytes - 1) / s->blocksize - first + 1;
-    g_autofree uint64_t *blocks = g_new(uint64_t, n);
-    g_autofree bool *missing = NULL;
+    uint64_t blocks_here[ZDB_STACK_BLOCKS];
+    g_autofree uint64_t *blocks_heap = NULL;
+    uint64_t *blocks = blocks_here;
+    bool missing_here[ZDB_STACK_BLOCKS] = { false };
+    g_autofree bool *missing_heap = NULL;
     g_autofree uint8_t *copy = NULL;
     g_autofree int8_t *kinds = NULL;
     uint64_t i, m;
     int ret;
 
+    if (n > ZDB_STACK_BLOCKS) {
+        blocks = blocks_heap = g_new(uint64_t, n);
+    }
     for (i = 0; i < n; i++) {
         blocks[i] = first + i;
     }
     if (s->thin) {
-        rd.missing = missing = g_new0(bool, n);
+        rd.missing = n > ZDB_STACK_BLOCKS ? (missing_heap = g_new0(bool, n))
+                                          : missing_here;
     }
     ret = zdb_co_fetch_own(s, &rd, blocks, n);
     if (ret < 0 || !s->thin) {
@@ -892,7 +920,7 @@ static int coroutine_fn zdb_co_read(BDRVZdbState *s, int64_t offset,
     }
 
     for (i = m = 0; i < n; i++) {
-        if (missing[i]) {
+        if (rd.missing[i]) {
             blocks[m++] = first + i;
         }
     }
@@ -1081,13 +1109,18 @@ static int coroutine_fn zdb_co_put(BDRVZdbState *s, ZdbSide *only,
 {
     uint64_t n = last - first + 1;
     int batch = MIN(n, ZDB_BATCH);
-    g_autofree ZdbWriteCmd *cmds = g_new(ZdbWriteCmd, batch * s->nsides);
+    ZdbWriteCmd cmds_here[ZDB_STACK_BLOCKS];
+    g_autofree ZdbWriteCmd *cmds_heap = NULL;
+    ZdbWriteCmd *cmds = cmds_here;
     ZdbSide *targets[2];
     int err[2] = { 0, 0 };
     int nt = 0, t, ret = 0;
     uint64_t done = 0;
     bool ok = false;
 
+    if (batch * s->nsides > ZDB_STACK_BLOCKS) {
+        cmds = cmds_heap = g_new(ZdbWriteCmd, batch * s->nsides);
+    }
     for (t = 0; t < s->nsides && !only; t++) {
         if (s->side[t].state != ZDB_SIDE_STATE_DOWN) {
             targets[nt++] = &s->side[t];
