@@ -51,6 +51,12 @@
 /* Commands one request keeps in flight when it deletes or probes ranges */
 #define ZDB_BATCH               1024
 /*
+ * A write queues at most this many bytes of SETs per side before it waits
+ * for their replies: a big write does not copy itself whole into hiredis'
+ * output buffer, and the pipeline stays full across the requests.
+ */
+#define ZDB_PUT_BATCH_BYTES     (256 * KiB)
+/*
  * Small requests (a guest's usual 4 KiB to 64 KiB) keep their bookkeeping
  * on the coroutine's stack: no allocation per request on the hot path.
  */
@@ -1094,7 +1100,8 @@ static void zdb_write_done(ZdbCmd *cmd, redisReply *reply)
 
 /*
  * SET blocks [first, last] (or list[first..last]) from @v, or zero them
- * when @v is NULL, at most ZDB_BATCH blocks at a time.  Zeroing is DEL,
+ * when @v is NULL, ZDB_PUT_BATCH_BYTES of values or ZDB_BATCH zeroed
+ * blocks at a time.  Zeroing is DEL,
  * or on a thin disk SET of the empty zero marker, so that the base does
  * not show through.
  *
@@ -1108,7 +1115,8 @@ static int coroutine_fn zdb_co_put(BDRVZdbState *s, ZdbSide *only,
                                    const uint64_t *list, ZdbValues *v)
 {
     uint64_t n = last - first + 1;
-    int batch = MIN(n, ZDB_BATCH);
+    int batch = MIN(n, v ? MAX(1, ZDB_PUT_BATCH_BYTES / s->blocksize)
+                         : ZDB_BATCH);
     ZdbWriteCmd cmds_here[ZDB_STACK_BLOCKS];
     g_autofree ZdbWriteCmd *cmds_heap = NULL;
     ZdbWriteCmd *cmds = cmds_here;
