@@ -57,7 +57,6 @@ struct ZdbConn {
 
 typedef struct ZdbDispatch {
     ZdbConn *conn;
-    bool flush;             /* conn queued commands meanwhile */
     int n;
     Coroutine *ready[ZDB_READY_MAX];
 } ZdbDispatch;
@@ -135,22 +134,23 @@ static void zdb_ev_del_read(void *privdata)
 static void zdb_ev_add_write(void *privdata)
 {
     ZdbConn *conn = privdata;
-
     ZdbDispatch *d = get_zdb_dispatch();
 
     if (conn->writing) {
         return;
     }
     conn->writing = true;
-    if (d && d->conn == conn && (conn->ac->c.flags & REDIS_CONNECTED)) {
-        d->flush = true;
+    if (!(conn->ac->c.flags & REDIS_CONNECTED)) {
+        /* writability is how hiredis learns that the connect ended */
+        zdb_ev_set(conn, &conn->poll_write, true);
         return;
     }
-    /* until connected, writability is how hiredis learns the connect ended */
-    if (conn->flush_bh && conn->ac && (conn->ac->c.flags & REDIS_CONNECTED)) {
+    /*
+     * Within this connection's read handler, the handler writes once the
+     * requests it entered have run; detached, attaching schedules it.
+     */
+    if ((!d || d->conn != conn) && conn->flush_bh) {
         qemu_bh_schedule(conn->flush_bh);
-    } else {
-        zdb_ev_set(conn, &conn->poll_write, true);
     }
 }
 
@@ -256,9 +256,7 @@ static void zdb_conn_read(void *opaque)
         aio_co_enter(qemu_coroutine_get_aio_context(d.ready[i]), d.ready[i]);
     }
     set_zdb_dispatch(outer);
-    if (d.flush) {
-        zdb_conn_flush(conn);
-    }
+    zdb_conn_flush(conn);
 }
 
 static void zdb_conn_write(void *opaque)
@@ -633,6 +631,25 @@ int coroutine_fn zdb_pool_co_get(ZdbPool *pool, ZdbConn **out)
 /* ------------------------------------------------------------------ */
 /* Waiting for a group of commands                                     */
 /* ------------------------------------------------------------------ */
+
+int coroutine_fn zdb_pool_co_call(ZdbPool *pool, ZdbCmd *cmd, ZdbWait *wait,
+                                  int argc, const char **argv,
+                                  const size_t *argvlen)
+{
+    ZdbConn *conn;
+    int ret;
+
+    zdb_wait_init(wait);
+    ret = zdb_pool_co_get(pool, &conn);
+    if (ret == 0) {
+        ret = zdb_conn_send(conn, cmd, argc, argv, argvlen);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    wait->pending++;
+    return zdb_wait_all(wait);
+}
 
 void zdb_wait_init(ZdbWait *w)
 {

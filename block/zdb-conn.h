@@ -89,6 +89,10 @@ void zdb_pool_free(ZdbPool *pool);
 void zdb_pool_detach_aio_context(ZdbPool *pool);
 void zdb_pool_attach_aio_context(ZdbPool *pool, AioContext *ctx);
 int coroutine_fn zdb_pool_co_get(ZdbPool *pool, ZdbConn **out);
+/* One command on a connection of @pool, waited for; @cmd's fn ends @wait */
+int coroutine_fn zdb_pool_co_call(ZdbPool *pool, ZdbCmd *cmd, ZdbWait *wait,
+                                  int argc, const char **argv,
+                                  const size_t *argvlen);
 
 /* ZdbWait helpers: account one command, finish one, wait for all. */
 void zdb_wait_init(ZdbWait *w);

@@ -1551,23 +1551,12 @@ int coroutine_fn zdb_co_write_meta(BDRVZdbState *s, ZdbSide *side)
     g_autofree char *val = zdb_geometry_format(&g);
     const char *argv[] = { "SET", ZDB_META_KEY, val };
     size_t argvlen[] = { 3, strlen(ZDB_META_KEY), strlen(val) };
-    ZdbCmd cmd = { .fn = zdb_set_done };
     ZdbWait wait;
-    ZdbConn *conn;
+    ZdbCmd cmd = { .fn = zdb_set_done, .opaque = &wait };
     int ret;
 
-    zdb_wait_init(&wait);
-    cmd.opaque = &wait;
     trace_zdb_generation(side->name, side->generation);
-    ret = zdb_pool_co_get(side->pool, &conn);
-    if (ret == 0) {
-        ret = zdb_conn_send(conn, &cmd, 3, argv, argvlen);
-    }
-    if (ret < 0) {
-        return ret;
-    }
-    wait.pending++;
-    ret = zdb_wait_all(&wait);
+    ret = zdb_pool_co_call(side->pool, &cmd, &wait, 3, argv, argvlen);
     if (ret == 0) {
         side->has_meta = true;
     }
@@ -1670,22 +1659,13 @@ zdb_home_invalidate_cache(BlockDriverState *bs, Error **errp)
     ZdbMetaCmd mc = { .cmd.fn = zdb_meta_done };
     ZdbSide *side = zdb_read_side(s, NULL);
     ZdbGeometry g;
-    ZdbConn *conn;
     int ret;
 
     if (!side) {
         error_setg(errp, "zdb: no namespace of the disk is reachable");
         return;
     }
-    zdb_wait_init(&mc.wait);
-    ret = zdb_pool_co_get(side->pool, &conn);
-    if (ret == 0) {
-        ret = zdb_conn_send(conn, &mc.cmd, 2, argv, NULL);
-    }
-    if (ret == 0) {
-        mc.wait.pending++;
-        ret = zdb_wait_all(&mc.wait);
-    }
+    ret = zdb_pool_co_call(side->pool, &mc.cmd, &mc.wait, 2, argv, NULL);
     if (ret < 0) {
         error_setg_errno(errp, -ret, "zdb: cannot read the metadata of "
                          "namespace '%s'", side->addr.namespace);
@@ -2239,13 +2219,10 @@ static QemuOptsList zdb_create_opts = {
 };
 
 /*
- * Records the geometry of a new disk.  The namespace must exist (0-db
- * namespaces are made by the operator) and hold no blocks: a disk created
- * over old blocks would show their data.
- */
-/*
- * Records geometry @g in the namespace at @addr, which must exist, be
- * writable and be empty (the metadata of an earlier create aside).
+ * Records geometry @g of a new disk in the namespace at @addr.  It must
+ * exist (0-db namespaces are made by the operator), be writable and hold
+ * no blocks (the metadata of an earlier create aside): a disk created over
+ * old blocks would show their data.
  */
 static int zdb_create(const ZdbAddr *addr, const ZdbGeometry *g,
                       Error **errp)
@@ -2377,13 +2354,14 @@ static int coroutine_fn zdb_co_create(BlockdevCreateOptions *options,
     for (e = qdict_first(loc); e; e = qdict_next(loc, e)) {
         const char *key = qdict_entry_key(e);
 
-        if (strstart(key, "thin-", NULL) || strstart(key, "backup-", NULL) ||
-            !strcmp(key, "size") || !strcmp(key, "blocksize")) {
+        bool other_ns = strstart(key, "thin-", NULL) ||
+                        strstart(key, "backup-", NULL);
+
+        if (other_ns || !strcmp(key, "size") || !strcmp(key, "blocksize")) {
             error_setg(errp, "zdb: location.%s is not used by blockdev-create"
-                       "%s", key, strstart(key, "thin-", NULL) ||
-                       strstart(key, "backup-", NULL)
-                       ? ": a disk is created in one namespace"
-                       : ": give it beside location");
+                       ": %s", key, other_ns
+                       ? "a disk is created in one namespace"
+                       : "give it beside location");
             return -EINVAL;
         }
     }
