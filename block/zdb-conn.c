@@ -13,10 +13,19 @@
 #include <netinet/tcp.h>
 #include "qapi/error.h"
 #include "qemu/queue.h"
-#include "qemu/coroutine-tls.h"
+#include "qemu/timer.h"
 #include "block/zdb-conn.h"
 #include "block/zdb-resp-scan.h"
 #include "trace.h"
+
+/*
+ * What one read handler hands out: requests whose replies all came are
+ * entered when hiredis' reply loop is over (entering them inside it would
+ * let them send and drop connections under hiredis' feet), and what they
+ * queue on this connection is written once they all ran.  A completed
+ * request costs neither a scheduled coroutine nor an event loop round.
+ */
+#define ZDB_READY_MAX 64
 
 typedef struct ZdbReadyWaiter {
     Coroutine *co;
@@ -44,24 +53,12 @@ struct ZdbConn {
     ZdbCmd hello;           /* SELECT (or PING) that opens the session */
     bool challenged;        /* hello is at its SELECT ... SECURE step */
     QSIMPLEQ_HEAD(, ZdbReadyWaiter) waiters;
+
+    /* Set while zdb_conn_read runs: see ZDB_READY_MAX */
+    bool in_read_handler;
+    int nwoken;
+    Coroutine *woken[ZDB_READY_MAX];
 };
-
-/*
- * What one read handler hands out.  Requests whose replies all came are
- * entered when hiredis' reply loop is over (entering them inside it would
- * let them send and drop connections under hiredis' feet), and what they
- * queue on this connection is written once they all ran: a completed
- * request costs neither a scheduled coroutine nor an event loop round.
- */
-#define ZDB_READY_MAX 64
-
-typedef struct ZdbDispatch {
-    ZdbConn *conn;
-    int n;
-    Coroutine *ready[ZDB_READY_MAX];
-} ZdbDispatch;
-
-QEMU_DEFINE_STATIC_CO_TLS(ZdbDispatch *, zdb_dispatch)
 
 /* ------------------------------------------------------------------ */
 /* hiredis event adapter                                               */
@@ -134,7 +131,6 @@ static void zdb_ev_del_read(void *privdata)
 static void zdb_ev_add_write(void *privdata)
 {
     ZdbConn *conn = privdata;
-    ZdbDispatch *d = get_zdb_dispatch();
 
     if (conn->writing) {
         return;
@@ -149,7 +145,7 @@ static void zdb_ev_add_write(void *privdata)
      * Within this connection's read handler, the handler writes once the
      * requests it entered have run; detached, attaching schedules it.
      */
-    if ((!d || d->conn != conn) && conn->flush_bh) {
+    if (!conn->in_read_handler && conn->flush_bh) {
         qemu_bh_schedule(conn->flush_bh);
     }
 }
@@ -246,16 +242,16 @@ static void zdb_conn_read_replies(ZdbConn *conn)
 static void zdb_conn_read(void *opaque)
 {
     ZdbConn *conn = opaque;
-    ZdbDispatch d = { .conn = conn };
-    ZdbDispatch *outer = get_zdb_dispatch();
     int i;
 
-    set_zdb_dispatch(&d);
+    conn->in_read_handler = true;
     zdb_conn_read_replies(conn);
-    for (i = 0; i < d.n; i++) {
-        aio_co_enter(qemu_coroutine_get_aio_context(d.ready[i]), d.ready[i]);
+    for (i = 0; i < conn->nwoken; i++) {
+        aio_co_enter(qemu_coroutine_get_aio_context(conn->woken[i]),
+                     conn->woken[i]);
     }
-    set_zdb_dispatch(outer);
+    conn->nwoken = 0;
+    conn->in_read_handler = false;
     zdb_conn_flush(conn);
 }
 
@@ -281,43 +277,36 @@ static void zdb_conn_wake_waiters(ZdbConn *conn, int ret)
     }
 }
 
-static void zdb_conn_hello_done(ZdbCmd *cmd, redisReply *reply);
+static int zdb_conn_send(ZdbConn *conn, ZdbCmd *cmd, int argc,
+                         const char **argv, const size_t *argvlen);
 
 /*
- * SELECT with the password, by challenge when the server offers one (0-db
- * answers AUTH SECURE CHALLENGE with a nonce), so that the password never
- * crosses the wire; in clear otherwise.
+ * The answer to AUTH SECURE CHALLENGE: a nonce from 0-db, an error from a
+ * server without challenges.
  */
 static void zdb_conn_select(ZdbConn *conn, redisReply *challenge)
 {
-    const ZdbAddr *addr = conn->addr;
     g_autofree char *proof = NULL;
-    const char *argv[4] = { "SELECT", addr->namespace };
-    int argc = 2;
+    const char *argv[4];
+    int argc = zdb_select_argv(conn->addr,
+                               challenge->type == REDIS_REPLY_STATUS
+                               ? challenge->str : NULL, &proof, argv);
 
-    if (challenge && challenge->type == REDIS_REPLY_STATUS) {
-        proof = zdb_secure_proof(challenge->str, addr->password);
-        argv[argc++] = "SECURE";
-        argv[argc++] = proof;
-        trace_zdb_select_secure(addr->namespace);
-    } else if (addr->password) {
-        argv[argc++] = addr->password;
-        trace_zdb_select_plain(addr->namespace);
-    }
     conn->challenged = true;
     if (zdb_conn_send(conn, &conn->hello, argc, argv, NULL) < 0) {
         zdb_conn_wake_waiters(conn, -ENOTCONN);
     }
 }
 
-static void zdb_conn_hello_done(ZdbCmd *cmd, redisReply *reply)
+/* Waiters hear of the session's outcome; hello has no ZdbWait. */
+static int zdb_conn_hello_done(ZdbCmd *cmd, redisReply *reply)
 {
-    ZdbConn *conn = cmd->opaque;
+    ZdbConn *conn = cmd->conn;
     int ret = 0;
 
     if (reply && !conn->challenged && conn->addr->password) {
         zdb_conn_select(conn, reply);
-        return;
+        return 0;
     }
     if (!reply) {
         ret = -ENOTCONN;
@@ -332,11 +321,7 @@ static void zdb_conn_hello_done(ZdbCmd *cmd, redisReply *reply)
         conn->ready = true;
     }
     zdb_conn_wake_waiters(conn, ret);
-}
-
-static bool zdb_addr_needs_select(const ZdbAddr *addr)
-{
-    return strcmp(addr->namespace, "default") != 0 || addr->password;
+    return ret;
 }
 
 /* The deadline moves with every reply: a slow server is not a dead one. */
@@ -369,16 +354,43 @@ static void zdb_conn_timeout(void *opaque)
     }
 }
 
+/*
+ * The last reply of a group wakes its coroutine: in this connection's read
+ * handler, once hiredis' reply loop is over; elsewhere (a connection freed
+ * or timed out) through the coroutine's AioContext.
+ */
+static void zdb_wait_done(ZdbConn *conn, ZdbWait *w, int ret)
+{
+    if (ret < 0 && w->ret == 0) {
+        w->ret = ret;
+    }
+    assert(w->pending > 0);
+    if (--w->pending > 0 || !w->co) {
+        return;
+    }
+    if (conn->in_read_handler && conn->nwoken < ZDB_READY_MAX &&
+        !qemu_in_coroutine()) {
+        conn->woken[conn->nwoken++] = w->co;
+    } else {
+        aio_co_schedule(qemu_coroutine_get_aio_context(w->co), w->co);
+    }
+}
+
 static void zdb_conn_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     ZdbCmd *cmd = privdata;
     ZdbConn *conn = cmd->conn;
+    ZdbWait *wait = cmd->wait;
+    int ret;
 
     conn->in_flight--;
     if (r) {
         zdb_conn_arm_timer(conn);
     }
-    cmd->fn(cmd, r);
+    ret = cmd->fn(cmd, r);
+    if (wait) {
+        zdb_wait_done(conn, wait, ret);
+    }
 }
 
 static int zdb_conn_connect(ZdbConn *conn)
@@ -387,7 +399,7 @@ static int zdb_conn_connect(ZdbConn *conn)
     redisAsyncContext *ac;
     int one = 1;
     const char *argv[3];
-    int argc = 0;
+    int argc;
 
     if (addr->socket) {
         ac = redisAsyncConnectUnix(addr->socket);
@@ -425,18 +437,9 @@ static int zdb_conn_connect(ZdbConn *conn)
      * ran ahead of a failed SELECT would land in the default namespace.
      */
     conn->challenged = false;
-    if (addr->password) {
-        argv[argc++] = "AUTH";
-        argv[argc++] = "SECURE";
-        argv[argc++] = "CHALLENGE";
-    } else if (zdb_addr_needs_select(addr)) {
-        argv[argc++] = "SELECT";
-        argv[argc++] = addr->namespace;
-    } else {
-        argv[argc++] = "PING";
-    }
+    argc = zdb_hello_argv(addr, argv);
     conn->hello.fn = zdb_conn_hello_done;
-    conn->hello.opaque = conn;
+    conn->hello.wait = NULL;
     trace_zdb_connect(addr->namespace, addr->socket ? addr->socket
                                                     : addr->host, addr->port);
     return zdb_conn_send(conn, &conn->hello, argc, argv, NULL);
@@ -462,7 +465,7 @@ static void zdb_conn_unbind_ctx(ZdbConn *conn)
     }
 }
 
-ZdbConn *zdb_conn_new(const ZdbAddr *addr, int timeout_s, AioContext *ctx)
+static ZdbConn *zdb_conn_new(const ZdbAddr *addr, int timeout_s, AioContext *ctx)
 {
     ZdbConn *conn = g_new0(ZdbConn, 1);
 
@@ -476,7 +479,7 @@ ZdbConn *zdb_conn_new(const ZdbAddr *addr, int timeout_s, AioContext *ctx)
     return conn;
 }
 
-void zdb_conn_free(ZdbConn *conn)
+static void zdb_conn_free(ZdbConn *conn)
 {
     if (!conn) {
         return;
@@ -490,7 +493,7 @@ void zdb_conn_free(ZdbConn *conn)
     g_free(conn);
 }
 
-void zdb_conn_detach_aio_context(ZdbConn *conn)
+static void zdb_conn_detach_aio_context(ZdbConn *conn)
 {
     if (conn->fd >= 0) {
         aio_set_fd_handler(conn->ctx, conn->fd, NULL, NULL, NULL, NULL, NULL);
@@ -499,7 +502,7 @@ void zdb_conn_detach_aio_context(ZdbConn *conn)
     zdb_conn_unbind_ctx(conn);
 }
 
-void zdb_conn_attach_aio_context(ZdbConn *conn, AioContext *ctx)
+static void zdb_conn_attach_aio_context(ZdbConn *conn, AioContext *ctx)
 {
     conn->ctx = ctx;
     conn->attached = true;
@@ -511,12 +514,16 @@ void zdb_conn_attach_aio_context(ZdbConn *conn, AioContext *ctx)
     }
 }
 
-int zdb_conn_in_flight(ZdbConn *conn)
+static int zdb_conn_in_flight(ZdbConn *conn)
 {
     return conn->in_flight + (conn->ready ? 0 : 1);
 }
 
-int coroutine_fn zdb_conn_co_ready(ZdbConn *conn)
+/*
+ * Waits until the connection has selected its namespace, connecting (again)
+ * if it is down.  Returns 0 or a negative errno.
+ */
+static int coroutine_fn zdb_conn_co_ready(ZdbConn *conn)
 {
     ZdbReadyWaiter w;
     int ret;
@@ -538,8 +545,12 @@ int coroutine_fn zdb_conn_co_ready(ZdbConn *conn)
     return w.ret;
 }
 
-int zdb_conn_send(ZdbConn *conn, ZdbCmd *cmd, int argc, const char **argv,
-                  const size_t *argvlen)
+/*
+ * Queues one command.  Returns 0 or -ENOTCONN when the connection cannot
+ * take it (then its fn will not run).
+ */
+static int zdb_conn_send(ZdbConn *conn, ZdbCmd *cmd, int argc,
+                         const char **argv, const size_t *argvlen)
 {
     if (!conn->ac) {
         return -ENOTCONN;
@@ -610,7 +621,7 @@ void zdb_pool_attach_aio_context(ZdbPool *pool, AioContext *ctx)
  * The connection with the fewest commands in flight, round-robin among
  * equals, once it is ready to take commands.
  */
-int coroutine_fn zdb_pool_co_get(ZdbPool *pool, ZdbConn **out)
+static int coroutine_fn zdb_pool_co_get(ZdbPool *pool, ZdbConn **out)
 {
     ZdbConn *best = NULL;
     int i, best_load = INT_MAX;
@@ -628,27 +639,45 @@ int coroutine_fn zdb_pool_co_get(ZdbPool *pool, ZdbConn **out)
     return zdb_conn_co_ready(best);
 }
 
-/* ------------------------------------------------------------------ */
-/* Waiting for a group of commands                                     */
-/* ------------------------------------------------------------------ */
+int coroutine_fn zdb_pool_co_connect(ZdbPool *pool)
+{
+    ZdbConn *conn;
 
-int coroutine_fn zdb_pool_co_call(ZdbPool *pool, ZdbCmd *cmd, ZdbWait *wait,
-                                  int argc, const char **argv,
+    return zdb_pool_co_get(pool, &conn);
+}
+
+int coroutine_fn zdb_pool_co_send(ZdbPool *pool, ZdbCmd *cmd, ZdbReplyFn *fn,
+                                  ZdbWait *wait, int argc, const char **argv,
                                   const size_t *argvlen)
 {
     ZdbConn *conn;
     int ret;
 
-    zdb_wait_init(wait);
+    cmd->fn = fn;
+    cmd->wait = wait;
     ret = zdb_pool_co_get(pool, &conn);
     if (ret == 0) {
         ret = zdb_conn_send(conn, cmd, argc, argv, argvlen);
     }
+    if (ret == 0) {
+        wait->pending++;
+    }
+    return ret;
+}
+
+int coroutine_fn zdb_pool_co_call(ZdbPool *pool, ZdbCmd *cmd, ZdbReplyFn *fn,
+                                  int argc, const char **argv,
+                                  const size_t *argvlen)
+{
+    ZdbWait wait;
+    int ret;
+
+    zdb_wait_init(&wait);
+    ret = zdb_pool_co_send(pool, cmd, fn, &wait, argc, argv, argvlen);
     if (ret < 0) {
         return ret;
     }
-    wait->pending++;
-    return zdb_wait_all(wait);
+    return zdb_wait_all(&wait);
 }
 
 void zdb_wait_init(ZdbWait *w)
@@ -656,24 +685,6 @@ void zdb_wait_init(ZdbWait *w)
     w->co = NULL;
     w->pending = 0;
     w->ret = 0;
-}
-
-void zdb_wait_done(ZdbWait *w, int ret)
-{
-    if (ret < 0 && w->ret == 0) {
-        w->ret = ret;
-    }
-    assert(w->pending > 0);
-    if (--w->pending == 0 && w->co) {
-        ZdbDispatch *d = get_zdb_dispatch();
-
-        /* Not entered here: we are inside hiredis' reply loop. */
-        if (d && d->n < ZDB_READY_MAX && !qemu_in_coroutine()) {
-            d->ready[d->n++] = w->co;
-        } else {
-            aio_co_schedule(qemu_coroutine_get_aio_context(w->co), w->co);
-        }
-    }
 }
 
 int coroutine_fn zdb_wait_all(ZdbWait *w)
@@ -687,91 +698,8 @@ int coroutine_fn zdb_wait_all(ZdbWait *w)
 }
 
 /* ------------------------------------------------------------------ */
-/* Replies                                                             */
-/* ------------------------------------------------------------------ */
-
-/* 0-db's error texts (ZDB-PROTOCOL.md) as the -errno a guest should see */
-int zdb_error_to_errno(const char *msg)
-{
-    static const struct {
-        const char *text;
-        int err;
-    } map[] = {
-        { "No space left on this namespace", ENOSPC },
-        { "Namespace is in read-only mode", EROFS },
-        { "Namespace is temporarily locked", EROFS },
-        { "Namespace is temporarily frozen", EACCES },
-        { "Invalid key, only update authorized", EPERM },
-        { "Access denied", EACCES },
-        { "Namespace protected and private", EACCES },
-        { "Permission denied", EACCES },
-        { "Namespace not found", ENOENT },
-        { "Key too large", EINVAL },
-    };
-    size_t i;
-
-    for (i = 0; i < ARRAY_SIZE(map); i++) {
-        if (msg && g_str_has_prefix(msg, map[i].text)) {
-            return -map[i].err;
-        }
-    }
-    return -EIO;
-}
-
-/*
- * SET succeeded when 0-db answers the key (or nil: the value was already
- * there) or Redis answers +OK.
- */
-int zdb_reply_check_write(redisReply *reply)
-{
-    if (!reply) {
-        return -ENOTCONN;
-    }
-    switch (reply->type) {
-    case REDIS_REPLY_STRING:
-    case REDIS_REPLY_NIL:
-    case REDIS_REPLY_STATUS:
-        return 0;
-    case REDIS_REPLY_ERROR:
-        trace_zdb_server_error(reply->str);
-        return zdb_error_to_errno(reply->str);
-    default:
-        return -EIO;
-    }
-}
-
-/* DEL: +OK or "-Key not found" from 0-db, an integer from Redis. */
-int zdb_reply_check_del(redisReply *reply)
-{
-    if (reply && reply->type == REDIS_REPLY_ERROR &&
-        strcmp(reply->str, "Key not found") == 0) {
-        return 0;
-    }
-    if (reply && reply->type == REDIS_REPLY_INTEGER) {
-        return 0;
-    }
-    return zdb_reply_check_write(reply);
-}
-
-/* ------------------------------------------------------------------ */
 /* Blocking helpers for open and create                                */
 /* ------------------------------------------------------------------ */
-
-/* 0-db's SECURE proof: hex sha1 of "nonce:password" */
-char *zdb_secure_proof(const char *nonce, const char *password)
-{
-    g_autofree char *text = g_strdup_printf("%s:%s", nonce, password);
-
-    return g_compute_checksum_for_string(G_CHECKSUM_SHA1, text, -1);
-}
-
-char *zdb_addr_describe(const ZdbAddr *addr)
-{
-    if (addr->socket) {
-        return g_strdup_printf("unix:%s", addr->socket);
-    }
-    return g_strdup_printf("%s:%d", addr->host, addr->port);
-}
 
 redisReply *zdb_sync_command(redisContext *c, const ZdbAddr *addr,
                              Error **errp, int argc, const char **argv,
@@ -802,8 +730,8 @@ redisContext *zdb_sync_connect(const ZdbAddr *addr, int timeout_s,
                        (int64_t)open_timeout_s * G_USEC_PER_SEC;
     redisContext *c;
     redisReply *reply;
-    const char *argv[3];
-    int argc = 0;
+    const char *argv[3] = { "PING" };
+    int argc;
 
     if (unreachable) {
         *unreachable = false;
@@ -832,7 +760,6 @@ redisContext *zdb_sync_connect(const ZdbAddr *addr, int timeout_s,
     }
     redisSetTimeout(c, tv);
 
-    argv[argc++] = "PING";
     reply = zdb_sync_command(c, addr, errp, 1, argv, NULL);
     if (!reply) {
         if (unreachable) {
@@ -850,27 +777,21 @@ redisContext *zdb_sync_connect(const ZdbAddr *addr, int timeout_s,
 
     if (zdb_addr_needs_select(addr)) {
         g_autofree char *proof = NULL;
-        const char *sel[4] = { "SELECT", addr->namespace };
+        g_autofree char *nonce = NULL;
+        const char *sel[4];
 
-        argc = 2;
         if (addr->password) {
-            const char *chal[3] = { "AUTH", "SECURE", "CHALLENGE" };
-
-            reply = zdb_sync_command(c, addr, errp, 3, chal, NULL);
+            argc = zdb_hello_argv(addr, argv);
+            reply = zdb_sync_command(c, addr, errp, argc, argv, NULL);
             if (!reply) {
                 goto fail;
             }
             if (reply->type == REDIS_REPLY_STATUS) {
-                proof = zdb_secure_proof(reply->str, addr->password);
-                sel[argc++] = "SECURE";
-                sel[argc++] = proof;
-                trace_zdb_select_secure(addr->namespace);
-            } else {
-                sel[argc++] = addr->password;
-                trace_zdb_select_plain(addr->namespace);
+                nonce = g_strdup(reply->str);
             }
             freeReplyObject(reply);
         }
+        argc = zdb_select_argv(addr, nonce, &proof, sel);
         reply = zdb_sync_command(c, addr, errp, argc, sel, NULL);
         if (!reply) {
             goto fail;
