@@ -465,7 +465,8 @@ static void zdb_conn_unbind_ctx(ZdbConn *conn)
     }
 }
 
-static ZdbConn *zdb_conn_new(const ZdbAddr *addr, int timeout_s, AioContext *ctx)
+static ZdbConn *zdb_conn_new(const ZdbAddr *addr, int timeout_s,
+                             AioContext *ctx)
 {
     ZdbConn *conn = g_new0(ZdbConn, 1);
 

@@ -558,7 +558,7 @@ static void coroutine_fn zdb_monitor_co(void *opaque)
         ZdbSide *src = zdb_sides_reader(sides, side);
 
         if (side->state == ZDB_SIDE_STATE_DOWN && src &&
-            zdb_pool_co_connect(side->store.pool) == 0) {
+            zdb_store_co_connect(&side->store) == 0) {
             /* from now on it takes every write, then it is caught up */
             trace_zdb_side_back(side->name, side->store.addr.namespace);
             side->state = ZDB_SIDE_STATE_BEHIND;
@@ -603,7 +603,7 @@ void zdb_sides_attach_aio_context(ZdbSides *sides, AioContext *ctx)
     int t;
 
     for (t = 0; t < sides->nsides; t++) {
-        zdb_pool_attach_aio_context(sides->side[t].store.pool, ctx);
+        zdb_store_attach_aio_context(&sides->side[t].store, ctx);
     }
     if (sides->monitor_enabled) {
         zdb_monitor_start(sides, ctx);
@@ -619,7 +619,7 @@ void zdb_sides_detach_aio_context(ZdbSides *sides)
         sides->monitor = NULL;
     }
     for (t = 0; t < sides->nsides; t++) {
-        zdb_pool_detach_aio_context(sides->side[t].store.pool);
+        zdb_store_detach_aio_context(&sides->side[t].store);
     }
 }
 

@@ -46,6 +46,21 @@ void zdb_store_close(ZdbStore *st)
     zdb_addr_clear(&st->addr);
 }
 
+void zdb_store_detach_aio_context(ZdbStore *st)
+{
+    zdb_pool_detach_aio_context(st->pool);
+}
+
+void zdb_store_attach_aio_context(ZdbStore *st, AioContext *ctx)
+{
+    zdb_pool_attach_aio_context(st->pool, ctx);
+}
+
+int coroutine_fn zdb_store_co_connect(ZdbStore *st)
+{
+    return zdb_pool_co_connect(st->pool);
+}
+
 /* ------------------------------------------------------------------ */
 /* Fetch                                                               */
 /* ------------------------------------------------------------------ */

@@ -767,7 +767,7 @@ static void zdb_detach_aio_context(BlockDriverState *bs)
 
     zdb_sides_detach_aio_context(&s->sides);
     if (s->has_thin) {
-        zdb_pool_detach_aio_context(s->thin.pool);
+        zdb_store_detach_aio_context(&s->thin);
     }
 }
 
@@ -778,7 +778,7 @@ static void zdb_attach_aio_context(BlockDriverState *bs,
 
     s->ctx = new_context;
     if (s->has_thin) {
-        zdb_pool_attach_aio_context(s->thin.pool, new_context);
+        zdb_store_attach_aio_context(&s->thin, new_context);
     }
     zdb_sides_attach_aio_context(&s->sides, new_context);
 }
