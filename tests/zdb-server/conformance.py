@@ -2,7 +2,7 @@
 #
 # Conformance test of zdb-server against ZDB-PROTOCOL.md (0-db v2.0.7).
 #
-# By default it starts its own servers (zdb-server-ctl, in a temporary
+# By default it starts its own servers (zdbservers.py, in a temporary
 # directory) and runs every check over TCP and over the unix socket, then
 # the checks of the speed profile, persistence and fault injection.
 #
@@ -20,21 +20,20 @@ import hashlib
 import os
 import re
 import secrets
-import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import resp  # noqa: E402
 from resp import Conn, Error, Status, pack  # noqa: E402
+import zdbservers  # noqa: E402
+from zdbservers import CTL  # noqa: E402
 
-CTL = os.path.join(HERE, "zdb-server-ctl")
 MIB = 1024 * 1024
 
 counts = {"passed": 0, "failed": 0, "skipped": 0}
@@ -89,64 +88,27 @@ def sha1hex(text):
     return hashlib.sha1(text.encode()).hexdigest()
 
 
-class Server:
-    """A zdb-server of ours, run with zdb-server-ctl."""
+class AsClient:
+    """The checks are about what a client may do: conn() sends no AUTH,
+    admin_conn() authenticates with the server's admin password."""
+
+    def conn(self, tcp=False, **kw):
+        return super().conn(tcp, auth=False, **kw)
+
+    def admin_conn(self, tcp=False):
+        return super().conn(tcp)
+
+
+class Server(AsClient, zdbservers.ZdbTestServer):
+    """A zdb-server of ours, in workdir/name."""
 
     def __init__(self, workdir, args=(), name="srv"):
-        self.dir = os.path.join(workdir, name)
-        self.args = list(args)
-        self.admin = None
-        if "--admin" in self.args:
-            self.admin = self.args[self.args.index("--admin") + 1]
-        self.external = False
-        self.start()
-
-    def start(self, wait_ping=True):
-        out = subprocess.run([CTL, "start", self.dir] + self.args,
-                             capture_output=True, text=True)
-        if out.returncode != 0:
-            raise RuntimeError("zdb-server-ctl start failed: " + out.stderr)
-        kv = dict(x.split("=", 1) for x in out.stdout.split())
-        self.port = int(kv["port"])
-        self.socket = kv["socket"]
-        self.pid = int(kv["pid"])
-
-    def stop(self, sig="stop"):
-        subprocess.run([CTL, sig, self.dir], check=True)
-
-    def conn(self, tcp=False, **kw):
-        if tcp:
-            return Conn("127.0.0.1", self.port, **kw)
-        return Conn(path=self.socket, **kw)
-
-    def admin_conn(self, tcp=False):
-        c = self.conn(tcp)
-        if self.admin:
-            c.call("AUTH", self.admin)
-        return c
+        super().__init__(args, workdir=os.path.join(workdir, name),
+                         name=name)
 
 
-class External:
+class External(AsClient, zdbservers.ExternalServer):
     """A server given by the environment."""
-
-    def __init__(self, params, admin):
-        self.params = params
-        self.admin = admin
-        self.external = True
-        self.socket = params.get("path")
-        self.port = params.get("port")
-        self.host = params.get("host", "127.0.0.1")
-
-    def conn(self, tcp=False, **kw):
-        if tcp:
-            return Conn(self.host, self.port, **kw)
-        return Conn(path=self.socket, **kw)
-
-    def admin_conn(self, tcp=False):
-        c = self.conn(tcp)
-        if self.admin:
-            c.call("AUTH", self.admin)
-        return c
 
 
 #
@@ -737,7 +699,7 @@ def suite_persistence(workdir):
     with srv.conn() as c:
         r = c.pipeline([("SET", "crash%d" % i, "v%d" % i)
                         for i in range(100)])
-    srv.stop("kill")
+    srv.kill()
     srv.start()
     with srv.conn() as c:
         r = c.call("MGET", *["crash%d" % i for i in range(100)])
@@ -758,7 +720,7 @@ def suite_persistence(workdir):
                            "--sync"], name="sync")
     with srv.conn() as c:
         c.call("SET", "s", "v")
-    srv.stop("kill")
+    srv.kill()
     srv.start()
     with srv.conn() as c:
         check(c.call("GET", "s") == b"v", "--sync: SETs are kept")
@@ -983,24 +945,29 @@ def exit_status(workdir):
     """SIGTERM and SIGINT: exit status 0, unix socket removed."""
     for sig in (signal.SIGTERM, signal.SIGINT):
         sock = os.path.join(workdir, "exit.sock")
-        p = subprocess.Popen([os.path.join(HERE, "zdb-server"), "--socket",
-                              sock, "--port", "0"], stdout=subprocess.PIPE,
-                             text=True)
-        lines = [p.stdout.readline(), p.stdout.readline()]
-        ok = (lines[0].startswith("listening tcp 127.0.0.1:") and
-              lines[1] == "listening unix %s\n" % sock)
-        with Conn(path=sock) as c:
-            ok = ok and c.call("PING") == "PONG"
-        p.send_signal(sig)
-        rc = p.wait(10)
-        p.stdout.close()
+        # the binary itself, not through zdbservers: its own behaviour
+        proc = zdbservers.Process([zdbservers.ZDB_SERVER, "--socket", sock,
+                                   "--port", "0"], stdout=subprocess.PIPE,
+                                  text=True)
+        p = proc.popen
+        try:
+            lines = [p.stdout.readline(), p.stdout.readline()]
+            ok = (lines[0].startswith("listening tcp 127.0.0.1:") and
+                  lines[1] == "listening unix %s\n" % sock)
+            with Conn(path=sock) as c:
+                ok = ok and c.call("PING") == "PONG"
+            p.send_signal(sig)
+            rc = p.wait(10)
+        finally:
+            proc.stop()
+            p.stdout.close()
         check(ok and rc == 0 and not os.path.exists(sock),
               "%s: prints its addresses, exits with status 0, removes its "
               "socket" % signal.Signals(sig).name, [lines, rc])
 
 
-def run_external(env):
-    srv = External(env, os.environ.get("ZDB_TEST_ADMIN"))
+def run_external(address):
+    srv = External(address, os.environ.get("ZDB_TEST_ADMIN"))
     transports = []
     if srv.port:
         transports.append(True)
@@ -1033,19 +1000,15 @@ def run_external(env):
 
 
 def main():
-    env = resp.connect_from_env(os.environ)
-    if env:
-        run_external(env)
+    address = zdbservers.env_address()
+    if address:
+        run_external(address)
 
-    workdir = tempfile.mkdtemp(prefix="zdb-conformance-")
-    servers = []
+    workdir = zdbservers.temp_dir("zdb-conformance-")
     try:
         srv = Server(workdir, [], name="main")
-        servers.append(srv)
         admin_srv = Server(workdir, ["--admin", "secret"], name="admin")
-        servers.append(admin_srv)
         fast_srv = Server(workdir, ["--fast"], name="fast")
-        servers.append(fast_srv)
         for tcp in (True, False):
             tag = "tcp" if tcp else "unix"
             suite_wire(srv, tcp, tag)
@@ -1061,11 +1024,7 @@ def main():
         suite_ours(workdir, srv, admin_srv)
         exit_status(workdir)
     finally:
-        for name in os.listdir(workdir):
-            d = os.path.join(workdir, name)
-            if os.path.exists(os.path.join(d, "pid")):
-                subprocess.run([CTL, "stop", d])
-        shutil.rmtree(workdir, ignore_errors=True)
+        zdbservers.stop_all()       # the servers, then workdir
     finish()
 
 

@@ -141,18 +141,6 @@ class Conn:
         return [self.read() for _ in cmds]
 
 
-def connect_from_env(environ):
-    """Server address from ZDB_TEST_SOCKET and/or ZDB_TEST_HOST/_PORT:
-    a dict with "path" and/or "host" and "port", or None."""
-    out = {}
-    if environ.get("ZDB_TEST_SOCKET"):
-        out["path"] = environ["ZDB_TEST_SOCKET"]
-    if environ.get("ZDB_TEST_PORT"):
-        out["host"] = environ.get("ZDB_TEST_HOST", "127.0.0.1")
-        out["port"] = int(environ["ZDB_TEST_PORT"])
-    return out or None
-
-
 def show(reply, out, indent=""):
     if isinstance(reply, Error):
         out.write("%s(error) %s\n" % (indent, reply))

@@ -126,6 +126,24 @@ def _die_with_parent(parent):
     return child
 
 
+class _TempDir:
+    def __init__(self, prefix):
+        self.path = tempfile.mkdtemp(prefix=prefix)
+        _track(self)
+
+    def __repr__(self):
+        return self.path
+
+    def stop(self):
+        _untrack(self)
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def temp_dir(prefix="zdb-"):
+    """A new temporary folder, removed by stop_all() after the servers."""
+    return _TempDir(prefix).path
+
+
 class Process:
     """A child process, stopped by stop() or stop_all() at the latest."""
 
