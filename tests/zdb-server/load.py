@@ -4,7 +4,7 @@
 # SETs then GETs of the same keys (every byte checked), over the unix
 # socket and over TCP.  Prints ops/s; fails on any error.
 #
-# It starts its own server (zdb-server-ctl, temporary directory), or uses
+# It starts its own server (zdbservers.py, temporary directory), or uses
 # ZDB_TEST_SOCKET / ZDB_TEST_HOST+ZDB_TEST_PORT if set.  The generator is
 # zdb-load (C), built by make: a Python client would be the bottleneck.
 #
@@ -16,13 +16,13 @@
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CTL = os.path.join(HERE, "zdb-server-ctl")
+sys.path.insert(0, HERE)
+import zdbservers  # noqa: E402
+
 LOAD = os.path.join(HERE, "zdb-load")
 
 
@@ -39,12 +39,10 @@ def run_load(target, a, label):
     return ok
 
 
-def start(workdir, name, args):
-    d = os.path.join(workdir, name)
-    out = subprocess.run([CTL, "start", d] + args, capture_output=True,
-                         text=True, check=True).stdout
-    kv = dict(x.split("=", 1) for x in out.split())
-    return d, ["--socket", kv["socket"]], ["--port", kv["port"]]
+def targets(srv):
+    """zdb-load's arguments for srv over the unix socket and over TCP."""
+    return ["--socket", srv.socket], ["--host", srv.host,
+                                      "--port", str(srv.port)]
 
 
 def main():
@@ -58,32 +56,23 @@ def main():
 
     subprocess.run(["make", "-s", "-C", HERE], check=True)
     results = []
-    if os.environ.get("ZDB_TEST_SOCKET") or os.environ.get("ZDB_TEST_PORT"):
-        if os.environ.get("ZDB_TEST_SOCKET"):
-            results.append(run_load(["--socket",
-                                     os.environ["ZDB_TEST_SOCKET"]], a,
-                                    "unix"))
-        if os.environ.get("ZDB_TEST_PORT"):
-            results.append(run_load(
-                ["--host", os.environ.get("ZDB_TEST_HOST", "127.0.0.1"),
-                 "--port", os.environ["ZDB_TEST_PORT"]], a, "tcp"))
+    external = zdbservers.from_env()
+    if external:
+        unix, tcp = targets(external)
+        if external.socket:
+            results.append(run_load(unix, a, "unix"))
+        if external.port:
+            results.append(run_load(tcp, a, "tcp"))
     else:
-        workdir = tempfile.mkdtemp(prefix="zdb-load-")
-        dirs = []
-        try:
-            d, unix, tcp = start(workdir, "faithful", [])
-            dirs.append(d)
+        with zdbservers.ZdbTestServer() as srv:
+            unix, tcp = targets(srv)
             results.append(run_load(unix, a, "unix"))
             results.append(run_load(tcp, a, "tcp (like 0-db: Nagle on)"))
-            if a.fast:
-                d, unix, tcp = start(workdir, "fast", ["--fast"])
-                dirs.append(d)
+        if a.fast:
+            with zdbservers.ZdbTestServer(["--fast"]) as srv:
+                unix, tcp = targets(srv)
                 results.append(run_load(unix, a, "unix --fast"))
                 results.append(run_load(tcp, a, "tcp --fast (not like 0-db)"))
-        finally:
-            for d in dirs:
-                subprocess.run([CTL, "stop", d])
-            shutil.rmtree(workdir, ignore_errors=True)
 
     print("%d passed, %d failed" % (results.count(True),
                                     results.count(False)))
