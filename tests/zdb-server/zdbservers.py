@@ -416,6 +416,7 @@ class RedisServer(Server):
 
     def start(self):
         """(Re)starts it, on the same socket, port and data."""
+        os.makedirs(self.dir, exist_ok=True)
         self.proc = Process(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
              "--unixsocket", self.socket, "--unixsocketperm", "700",
