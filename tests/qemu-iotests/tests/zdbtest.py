@@ -21,8 +21,8 @@ SERVER_DIR = os.path.join(REPO, 'tests', 'zdb-server')
 sys.path.insert(0, SERVER_DIR)
 # pylint: disable=wrong-import-position,unused-import
 import resp  # noqa: E402,F401
-from zdbservers import (ExternalServer, RedisServer,  # noqa: E402,F401
-                        ZdbTestServer, free_port, from_env)
+from zdbservers import (RedisServer, ZdbTestServer,  # noqa: E402,F401
+                        free_port, from_env)
 
 QEMU_IMG = os.environ.get('QEMU_IMG_PROG', 'qemu-img')
 QEMU_IO = os.environ.get('QEMU_IO_PROG', 'qemu-io')
