@@ -26,6 +26,7 @@
 #define ZDB_MAX_CONNECTIONS     64
 #define ZDB_DEFAULT_TIMEOUT     30          /* seconds */
 #define ZDB_MAX_TIMEOUT         3600        /* seconds */
+#define ZDB_PROBE_TIMEOUT       10          /* seconds */
 
 static QemuOptsList runtime_opts = {
     .name = "zdb",
@@ -142,6 +143,12 @@ static QemuOptsList runtime_opts = {
             .name = "backup-password-secret",
             .type = QEMU_OPT_STRING,
             .help = "ID of the secret object with the backup password",
+        },
+        {
+            .name = "split-brain-keep",
+            .type = QEMU_OPT_STRING,
+            .help = "after a split brain, the side whose data is kept: "
+                    "primary or backup",
         },
         {
             .name = "timeout",
@@ -367,6 +374,7 @@ bool zdb_options_parse(QDict *options, ZdbOptions *o, Error **errp)
 {
     QemuOpts *opts = qemu_opts_create(&runtime_opts, NULL, 0, &error_abort);
     uint64_t connections, timeout, open_timeout, reconnect_delay;
+    const char *keep;
     bool ok = false;
 
     memset(o, 0, sizeof(*o));
@@ -389,6 +397,19 @@ bool zdb_options_parse(QDict *options, ZdbOptions *o, Error **errp)
                    "(thin-namespace)");
         goto out;
     }
+    keep = qemu_opt_get(opts, "split-brain-keep");
+    if (keep && !o->backup.namespace) {
+        error_setg(errp, "zdb: split-brain-keep needs a backup "
+                   "(backup-namespace)");
+        goto out;
+    }
+    if (keep && strcmp(keep, "primary") && strcmp(keep, "backup")) {
+        error_setg(errp, "zdb: split-brain-keep must be primary or backup, "
+                   "not '%s'", keep);
+        goto out;
+    }
+    o->keep = !keep ? ZDB_KEEP_NONE : !strcmp(keep, "primary")
+              ? ZDB_KEEP_PRIMARY : ZDB_KEEP_BACKUP;
     o->size_given = qemu_opt_get(opts, "size");
     o->blocksize_given = qemu_opt_get(opts, "blocksize");
     o->size = qemu_opt_get_size(opts, "size", ZDB_DEFAULT_SIZE);
@@ -418,6 +439,11 @@ bool zdb_options_parse(QDict *options, ZdbOptions *o, Error **errp)
     o->timeout_s = timeout;
     o->open_timeout_s = open_timeout;
     o->reconnect_delay_s = reconnect_delay;
+    /* no option makes open wait for a silent server longer than asked */
+    o->probe_timeout_s = MIN(ZDB_PROBE_TIMEOUT, timeout ?: ZDB_PROBE_TIMEOUT);
+    if (open_timeout) {
+        o->probe_timeout_s = MIN(o->probe_timeout_s, open_timeout);
+    }
     ok = true;
 out:
     qemu_opts_del(opts);
@@ -434,8 +460,9 @@ void zdb_options_clear(ZdbOptions *o)
     zdb_addr_clear(&o->thin);
 }
 
-bool zdb_settle_geometry(const ZdbOptions *o, ZdbProbe *const *probes, int n,
-                         ZdbGeometry *g, Error **errp)
+bool zdb_settle_geometry(const ZdbOptions *o, const ZdbProbe *const *probes,
+                         int n,
+                         ZdbMeta *g, Error **errp)
 {
     const char *from = NULL;
     int i;
@@ -517,7 +544,7 @@ QemuOptsList zdb_create_opts = {
  * blockdev-add's options do (secrets included); a blocksize in @location
  * (from a filename's query) overrides @g's.
  */
-static int zdb_create_in(QDict *location, ZdbGeometry *g, Error **errp)
+static int zdb_create_in(QDict *location, ZdbMeta *g, Error **errp)
 {
     QemuOpts *opts = qemu_opts_create(&runtime_opts, NULL, 0, &error_abort);
     ZdbAddr addr = { 0 };
@@ -540,7 +567,7 @@ int zdb_create_from_opts(const char *filename, QemuOpts *opts, Error **errp)
     static const char *const passed[] = {
         "namespace", "password", "password-secret", "blocksize",
     };
-    ZdbGeometry g = {
+    ZdbMeta g = {
         /* as for a file, the block layer counts whole 512-byte sectors */
         .size = ROUND_UP(qemu_opt_get_size(opts, BLOCK_OPT_SIZE, 0),
                          BDRV_SECTOR_SIZE),
@@ -574,7 +601,7 @@ int zdb_create_from_qapi(BlockdevCreateOptionsZdb *o, Error **errp)
     g_autoptr(QDict) location = NULL;
     const QDictEntry *e;
     QObject *obj = NULL;
-    ZdbGeometry g = {
+    ZdbMeta g = {
         .size = ROUND_UP(o->size, BDRV_SECTOR_SIZE),
         .blocksize = o->has_blocksize ? o->blocksize : ZDB_DEFAULT_BLOCKSIZE,
     };

@@ -12,7 +12,7 @@
 
 #include "qapi/qapi-types-block-core.h"
 #include "qemu/option.h"
-#include "block/zdb-store.h"
+#include "block/zdb-sides.h"
 
 /* A disk's options, checked; the addresses are handed over by the caller */
 typedef struct ZdbOptions {
@@ -20,6 +20,7 @@ typedef struct ZdbOptions {
     ZdbAddr backup;             /* namespace NULL: no backup */
     ZdbAddr thin;               /* namespace NULL: no thin base */
     bool thin_copy_on_read;
+    ZdbKeep keep;               /* split-brain-keep */
     uint64_t size;              /* as given, or the default */
     uint64_t blocksize;
     bool size_given;
@@ -28,6 +29,7 @@ typedef struct ZdbOptions {
     int timeout_s;
     int open_timeout_s;
     int reconnect_delay_s;
+    int probe_timeout_s;        /* how long open waits for a reply */
 } ZdbOptions;
 
 extern const char *const zdb_strong_runtime_opts[];
@@ -47,8 +49,9 @@ void zdb_parse_filename(const char *filename, QDict *options, Error **errp);
  * The geometry: what a namespace records wins, options must agree with
  * it, and every namespace of the disk must record the same.
  */
-bool zdb_settle_geometry(const ZdbOptions *o, ZdbProbe *const *probes, int n,
-                         ZdbGeometry *g, Error **errp);
+bool zdb_settle_geometry(const ZdbOptions *o, const ZdbProbe *const *probes,
+                         int n,
+                         ZdbMeta *g, Error **errp);
 
 /* qemu-img create, and blockdev-create */
 int zdb_create_from_opts(const char *filename, QemuOpts *opts, Error **errp);

@@ -11,16 +11,104 @@
 #include "qapi/error.h"
 #include "qemu/cutils.h"
 #include "qemu/host-utils.h"
+#include "qemu/bitops.h"
 #include "block/block.h"
 #include "block/zdb-proto.h"
 #include "trace.h"
 
-char *zdb_geometry_format(const ZdbGeometry *g)
+char *zdb_meta_format(const ZdbMeta *g)
 {
-    return g_strdup_printf("zdb-disk-layout %d\nsize %" PRIu64
+    GString *text = g_string_new(NULL);
+    int i;
+
+    g_string_append_printf(text, "zdb-disk-layout %d\nsize %" PRIu64
                            "\nblocksize %" PRIu64 "\ngeneration %" PRIu64
                            "\n", ZDB_LAYOUT_VERSION, g->size, g->blocksize,
                            g->generation);
+    if (g->has_uuid) {
+        g_string_append_printf(text, "uuid %016" PRIx64 "\nsince %016" PRIx64
+                               "\n", g->uuid, g->since);
+        if (g->nhistory) {
+            g_string_append(text, "history");
+            for (i = 0; i < g->nhistory; i++) {
+                g_string_append_printf(text, " %016" PRIx64, g->history[i]);
+            }
+            g_string_append(text, "\n");
+        }
+    }
+    if (g->chunk_blocks) {
+        g_string_append_printf(text, "chunk-blocks %" PRIu64 "\n",
+                               g->chunk_blocks);
+    }
+    return g_string_free(text, false);
+}
+
+int zdb_meta_age(const ZdbMeta *m, uint64_t id)
+{
+    int i;
+
+    if (!m->has_uuid) {
+        return -1;
+    }
+    if (m->uuid == id) {
+        return 0;
+    }
+    for (i = 0; i < m->nhistory; i++) {
+        if (m->history[i] == id) {
+            return i + 1;
+        }
+    }
+    return -1;
+}
+
+void zdb_record_key(char *key, size_t len, uint32_t page)
+{
+    snprintf(key, len, ZDB_RECORD_KEY, page);
+}
+
+void zdb_record_page_encode(const unsigned long *chunks, uint64_t nchunks,
+                            uint32_t page, uint8_t *bytes)
+{
+    uint64_t first = (uint64_t)page * ZDB_RECORD_PAGE_BITS;
+    uint64_t i;
+
+    memset(bytes, 0, ZDB_RECORD_PAGE_BYTES);
+    for (i = find_next_bit(chunks, nchunks, first);
+         i < nchunks && i < first + ZDB_RECORD_PAGE_BITS;
+         i = find_next_bit(chunks, nchunks, i + 1)) {
+        bytes[(i - first) / 8] |= 1 << ((i - first) % 8);
+    }
+}
+
+void zdb_record_page_decode(const uint8_t *bytes, size_t len, uint32_t page,
+                            unsigned long *chunks, uint64_t nchunks)
+{
+    uint64_t first = (uint64_t)page * ZDB_RECORD_PAGE_BITS;
+    uint64_t i;
+
+    for (i = 0; i < MIN(len, ZDB_RECORD_PAGE_BYTES) * 8; i++) {
+        if ((bytes[i / 8] & (1 << (i % 8))) && first + i < nchunks) {
+            set_bit(first + i, chunks);
+        }
+    }
+}
+
+/* "history A B C": hexadecimal identifiers, newest first */
+static bool zdb_meta_parse_history(const char *val, ZdbMeta *g)
+{
+    g_auto(GStrv) ids = g_strsplit(val, " ", -1);
+    int i;
+
+    for (i = 0; ids[i] && g->nhistory < ZDB_HISTORY_LEN; i++) {
+        if (!ids[i][0]) {
+            continue;
+        }
+        if (qemu_strtou64(ids[i], NULL, 16, &g->history[g->nhistory]) < 0) {
+            return false;
+        }
+        g->nhistory++;
+    }
+    return true;
 }
 
 bool zdb_geometry_check_blocksize(uint64_t blocksize, Error **errp)
@@ -49,48 +137,48 @@ bool zdb_geometry_check_size(uint64_t size, Error **errp)
     return true;
 }
 
-bool zdb_geometry_parse(const char *text, size_t len, ZdbGeometry *g,
-                        const char *ns, Error **errp)
+bool zdb_meta_parse(const char *text, size_t len, ZdbMeta *g,
+                    const char *ns, Error **errp)
 {
     g_autofree char *copy = g_strndup(text, len);
     g_auto(GStrv) lines = g_strsplit(copy, "\n", -1);
     uint64_t version = 0;
+    bool ok = true;
     int i;
 
-    g->size = 0;
-    g->blocksize = 0;
-    g->generation = 0;
-    for (i = 0; lines[i]; i++) {
+    memset(g, 0, sizeof(*g));
+    for (i = 0; lines[i] && ok; i++) {
         const char *line = lines[i];
-        uint64_t *dst = NULL;
         const char *val;
 
-        if (g_str_has_prefix(line, "zdb-disk-layout ")) {
-            dst = &version;
-            val = line + strlen("zdb-disk-layout ");
+        if ((val = g_str_has_prefix(line, "zdb-disk-layout ") ?
+                   line + strlen("zdb-disk-layout ") : NULL)) {
+            ok = qemu_strtou64(val, NULL, 10, &version) == 0;
         } else if (g_str_has_prefix(line, "size ")) {
-            dst = &g->size;
-            val = line + strlen("size ");
+            ok = qemu_strtou64(line + 5, NULL, 10, &g->size) == 0;
         } else if (g_str_has_prefix(line, "blocksize ")) {
-            dst = &g->blocksize;
-            val = line + strlen("blocksize ");
+            ok = qemu_strtou64(line + 10, NULL, 10, &g->blocksize) == 0;
         } else if (g_str_has_prefix(line, "generation ")) {
-            dst = &g->generation;
-            val = line + strlen("generation ");
-        } else {
-            continue;   /* later layouts may add lines */
+            ok = qemu_strtou64(line + 11, NULL, 10, &g->generation) == 0;
+        } else if (g_str_has_prefix(line, "uuid ")) {
+            ok = qemu_strtou64(line + 5, NULL, 16, &g->uuid) == 0;
+            g->has_uuid = true;
+        } else if (g_str_has_prefix(line, "since ")) {
+            ok = qemu_strtou64(line + 6, NULL, 16, &g->since) == 0;
+        } else if (g_str_has_prefix(line, "history ")) {
+            ok = zdb_meta_parse_history(line + 8, g);
+        } else if (g_str_has_prefix(line, "chunk-blocks ")) {
+            ok = qemu_strtou64(line + 13, NULL, 10, &g->chunk_blocks) == 0;
         }
-        if (qemu_strtou64(val, NULL, 10, dst) < 0) {
-            break;
-        }
+        /* other lines: later layouts may add them */
     }
-    if (version != ZDB_LAYOUT_VERSION) {
+    if (ok && version != ZDB_LAYOUT_VERSION) {
         error_setg(errp, "zdb: namespace '%s': metadata key '%s' has layout "
                    "version %" PRIu64 ", this driver knows version %d",
                    ns, ZDB_META_KEY, version, ZDB_LAYOUT_VERSION);
         return false;
     }
-    if (!g->size && !g->blocksize) {
+    if (!ok || (!g->size && !g->blocksize)) {
         error_setg(errp, "zdb: namespace '%s': metadata key '%s' is "
                    "malformed", ns, ZDB_META_KEY);
         return false;

@@ -40,24 +40,58 @@ typedef struct ZdbAddr {
     char *password;
 } ZdbAddr;
 
-/* Geometry (and generation) as recorded in a namespace's metadata key */
-typedef struct ZdbGeometry {
+/*
+ * What a namespace's metadata key records: the disk's geometry, and for a
+ * disk with a backup where this side stands.  Identifiers follow DRBD's
+ * generation identifiers: @uuid names the data this side holds; a side
+ * that goes on without its peer starts a new one and pushes the old one
+ * onto @history (newest first), so a side whose @uuid is in the other's
+ * history is behind it, and two sides that each moved on from a common
+ * identifier have split.  @since is the last identifier both sides held
+ * in sync: the out-of-sync record (pages of chunk bits, ZDB_RECORD_KEY)
+ * holds every chunk written since then.
+ */
+#define ZDB_HISTORY_LEN         8
+#define ZDB_RECORD_KEY          "zdb-out-of-sync-%08" PRIx32
+#define ZDB_RECORD_PAGE_BYTES   4096
+#define ZDB_RECORD_PAGE_BITS    (ZDB_RECORD_PAGE_BYTES * 8)
+
+typedef struct ZdbMeta {
     uint64_t size;
     uint64_t blocksize;
-    uint64_t generation;
-} ZdbGeometry;
+    uint64_t generation;        /* identifiers this side started, counted */
+    bool has_uuid;              /* else: written by a driver without them */
+    uint64_t uuid;
+    uint64_t history[ZDB_HISTORY_LEN];
+    int nhistory;
+    uint64_t since;
+    uint64_t chunk_blocks;      /* blocks per bit of the record, 0: none */
+} ZdbMeta;
+
+/* Whether @id is @m's identifier or in its history; its age (0: current) */
+int zdb_meta_age(const ZdbMeta *m, uint64_t id);
+
+/*
+ * Page @page of the out-of-sync record: bit i (byte i / 8, bit i % 8) is
+ * chunk page * ZDB_RECORD_PAGE_BITS + i, whatever the host's word size.
+ */
+void zdb_record_key(char *key, size_t len, uint32_t page);
+void zdb_record_page_encode(const unsigned long *chunks, uint64_t nchunks,
+                            uint32_t page, uint8_t *bytes);
+void zdb_record_page_decode(const uint8_t *bytes, size_t len, uint32_t page,
+                            unsigned long *chunks, uint64_t nchunks);
 
 static inline void zdb_key(uint8_t *key, uint64_t block)
 {
     stq_be_p(key, block);
 }
 
-char *zdb_geometry_format(const ZdbGeometry *g);
+char *zdb_meta_format(const ZdbMeta *g);
 /* Whether a disk can have that size / blocksize; the error names it */
 bool zdb_geometry_check_size(uint64_t size, Error **errp);
 bool zdb_geometry_check_blocksize(uint64_t blocksize, Error **errp);
-bool zdb_geometry_parse(const char *text, size_t len, ZdbGeometry *g,
-                        const char *ns, Error **errp);
+bool zdb_meta_parse(const char *text, size_t len, ZdbMeta *g,
+                    const char *ns, Error **errp);
 
 /* "unix:PATH" or "HOST:PORT", for messages */
 char *zdb_addr_describe(const ZdbAddr *addr);

@@ -8,8 +8,10 @@
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
+#include "qapi/qapi-events-block-core.h"
 #include "qemu/bitmap.h"
 #include "qemu/error-report.h"
+#include "qemu/guest-random.h"
 #include "block/block-io.h"
 #include "block/zdb-sides.h"
 #include "trace.h"
@@ -18,6 +20,10 @@
 /* blocks copied under one hold, and holds per monitor pass */
 #define ZDB_CATCHUP_BATCH       256
 #define ZDB_CATCHUP_BATCHES     64
+/* what one bit of the out-of-sync record stands for */
+#define ZDB_CHUNK_BYTES         (4 * 1024 * 1024)
+/* the blocking connection that empties the record at close */
+#define ZDB_CLEAN_UP_TIMEOUT    5
 
 void zdb_sides_init(ZdbSides *sides, BlockDriverState *bs,
                     ZdbRangeLock *ranges)
@@ -27,7 +33,9 @@ void zdb_sides_init(ZdbSides *sides, BlockDriverState *bs,
     sides->side[0].name = "primary";
     sides->side[1].name = "backup";
     sides->nsides = 1;
+    sides->stale = -1;
     qemu_co_mutex_init(&sides->meta_lock);
+    qemu_co_queue_init(&sides->record_waiters);
 }
 
 void zdb_sides_set_geometry(ZdbSides *sides, uint64_t size,
@@ -36,6 +44,8 @@ void zdb_sides_set_geometry(ZdbSides *sides, uint64_t size,
     sides->size = size;
     sides->blocksize = blocksize;
     sides->nblocks = DIV_ROUND_UP(size, blocksize);
+    sides->chunk_blocks = MAX(1, ZDB_CHUNK_BYTES / blocksize);
+    sides->nchunks = DIV_ROUND_UP(sides->nblocks, sides->chunk_blocks);
 }
 
 static ZdbSide *zdb_other_side(ZdbSides *sides, ZdbSide *side)
@@ -63,27 +73,47 @@ bool zdb_sides_degraded(ZdbSides *sides)
             sides->side[1].state != ZDB_SIDE_STATE_SYNC);
 }
 
+/* As quorum.c reports its children: a QMP event, and a line on stderr */
+static void zdb_side_set_state(ZdbSides *sides, ZdbSide *side,
+                               ZdbSideState state)
+{
+    g_autofree char *server = zdb_addr_describe(&side->store.addr);
+    g_autofree char *id = g_strdup_printf("%016" PRIx64, side->meta.uuid);
+
+    if (side->state == state) {
+        return;
+    }
+    side->state = state;
+    qapi_event_send_zdb_side_state_change(bdrv_get_node_name(sides->bs),
+                                          side == &sides->side[0]
+                                          ? ZDB_SIDE_NAME_PRIMARY
+                                          : ZDB_SIDE_NAME_BACKUP,
+                                          server, side->store.addr.namespace,
+                                          state, id);
+}
+
 /* ------------------------------------------------------------------ */
-/* Open                                                                */
+/* Open: which side is current                                         */
 /* ------------------------------------------------------------------ */
 
-bool zdb_sides_probe(ZdbSides *sides, int open_timeout_s, ZdbProbe *primary,
-                     ZdbProbe *backup, Error **errp)
+bool zdb_sides_probe(ZdbSides *sides, int open_timeout_s, int reply_timeout_s,
+                     ZdbProbe *primary, ZdbProbe *backup, Error **errp)
 {
     ERRP_GUARD();
     Error *primary_err = NULL;
 
     if (sides->nsides == 1) {
         return zdb_store_probe(&sides->side[0].store.addr, open_timeout_s,
-                               primary, errp);
+                               reply_timeout_s, primary, errp);
     }
-    if (!zdb_store_probe(&sides->side[0].store.addr, open_timeout_s, primary,
-                         &primary_err) && !primary->unreachable) {
+    if (!zdb_store_probe(&sides->side[0].store.addr, open_timeout_s,
+                         reply_timeout_s, primary, &primary_err) &&
+        !primary->unreachable) {
         error_propagate(errp, primary_err);
         return false;
     }
-    if (!zdb_store_probe(&sides->side[1].store.addr, open_timeout_s, backup,
-                         errp)) {
+    if (!zdb_store_probe(&sides->side[1].store.addr, open_timeout_s,
+                         reply_timeout_s, backup, errp)) {
         if (!backup->unreachable || primary->unreachable) {
             error_free(primary_err);
             return false;
@@ -98,54 +128,211 @@ bool zdb_sides_probe(ZdbSides *sides, int open_timeout_s, ZdbProbe *primary,
 }
 
 /*
- * A side that missed writes has a lower generation in its metadata than
- * the other; a side without metadata beside one with it is new.  Either
- * is behind on everything: it is copied in full before it serves reads
- * (which blocks it missed is not recorded across restarts, so a full copy
- * is the only safe answer).  A side that cannot be reached is down, and
- * behind on everything as well.
+ * Whether @cur's record holds every chunk written since @behind's
+ * identifier: it started at or before that identifier.
  */
-void zdb_sides_settle(ZdbSides *sides, const ZdbProbe *p, const ZdbProbe *b)
+static bool zdb_record_covers(const ZdbProbe *cur, const ZdbProbe *behind)
 {
-    ZdbSide *primary = &sides->side[0], *backup = &sides->side[1];
-    ZdbSide *stale = NULL;
+    int since_age = zdb_meta_age(&cur->g, cur->g.since);
+    int behind_age = zdb_meta_age(&cur->g, behind->g.uuid);
+
+    return cur->record && since_age >= 0 && behind_age >= 0 &&
+           behind_age <= since_age;
+}
+
+static char *zdb_probe_describe(const ZdbSide *side, const ZdbProbe *p)
+{
+    g_autofree char *server = zdb_addr_describe(&side->store.addr);
+
+    return g_strdup_printf("the %s (%s, namespace '%s') holds identifier "
+                           "%016" PRIx64, side->name, server,
+                           side->store.addr.namespace, p->g.uuid);
+}
+
+/*
+ * Sets sides->stale (which side open must copy to) and stale_whole; a
+ * split brain is an error unless @keep names the side to keep.
+ */
+static bool zdb_sides_compare(ZdbSides *sides, const ZdbProbe *p,
+                              const ZdbProbe *b, ZdbKeep keep, Error **errp)
+{
+    const ZdbProbe *probe[2] = { p, b };
+    g_autofree char *pdesc = NULL;
+    g_autofree char *bdesc = NULL;
     int t;
 
+    sides->stale = -1;
+    sides->stale_whole = false;
+    sides->split = false;
+    if (p->unreachable || b->unreachable) {
+        /* the side that answers is trusted: 0-db cannot tell us more */
+        sides->stale = p->unreachable ? 0 : 1;
+        sides->stale_whole = true;
+        return true;
+    }
+    if (!p->found || !b->found) {
+        /* a namespace without metadata is new; with none at all, the primary
+         * is taken as the truth */
+        sides->stale = !b->found ? 1 : 0;
+        sides->stale_whole = true;
+        return true;
+    }
+    if (!p->g.has_uuid || !b->g.has_uuid) {
+        /* written by a driver without identifiers: generations */
+        if (p->g.generation != b->g.generation) {
+            sides->stale = p->g.generation < b->g.generation ? 0 : 1;
+            sides->stale_whole = true;
+        }
+        return true;
+    }
+    if (p->g.uuid == b->g.uuid) {
+        /* in sync, but chunks still marked were being written at a crash */
+        if ((p->record && !bitmap_empty(p->record, p->record_chunks)) ||
+            (b->record && !bitmap_empty(b->record, b->record_chunks))) {
+            sides->stale = 1;
+        }
+        return true;
+    }
     for (t = 0; t < 2; t++) {
-        const ZdbProbe *probe = t ? b : p;
+        const ZdbProbe *cur = probe[t], *behind = probe[!t];
 
-        sides->side[t].has_meta = probe->found > 0;
-        sides->side[t].generation = probe->found > 0 ? probe->g.generation
-                                                     : 0;
-        sides->side[t].state = ZDB_SIDE_STATE_SYNC;
-        sides->side[t].out_of_sync = bitmap_new(sides->nblocks);
+        if (zdb_meta_age(&cur->g, behind->g.uuid) > 0) {
+            sides->stale = !t;
+            sides->stale_whole = !zdb_record_covers(cur, behind);
+            return true;
+        }
     }
-    if (p->unreachable) {
-        stale = primary;
-    } else if (b->unreachable) {
-        stale = backup;
-    } else if (primary->has_meta != backup->has_meta) {
-        stale = primary->has_meta ? backup : primary;
-    } else if (!primary->has_meta) {
-        /*
-         * Two namespaces without metadata: nothing says which one holds
-         * the disk, so the primary is taken as the truth.
-         */
-        stale = backup;
-    } else if (primary->generation != backup->generation) {
-        stale = primary->generation < backup->generation ? primary : backup;
-    }
-    if (stale) {
-        const ZdbProbe *probe = stale == primary ? p : b;
 
-        stale->state = probe->unreachable ? ZDB_SIDE_STATE_DOWN
-                                          : ZDB_SIDE_STATE_BEHIND;
-        bitmap_set(stale->out_of_sync, 0, sides->nblocks);
+    /* split brain: both moved on from what they last shared */
+    pdesc = zdb_probe_describe(&sides->side[0], p);
+    bdesc = zdb_probe_describe(&sides->side[1], b);
+    if (keep == ZDB_KEEP_NONE) {
+        error_setg(errp, "zdb: split brain: %s and %s; each took writes "
+                   "without the other.  Open with "
+                   "split-brain-keep=primary or split-brain-keep=backup to "
+                   "keep that side: the other side's writes since they "
+                   "parted are then overwritten", pdesc, bdesc);
+        return false;
+    }
+    warn_report("zdb: split brain: %s and %s; keeping the %s as "
+                "split-brain-keep says", pdesc, bdesc,
+                sides->side[keep == ZDB_KEEP_PRIMARY ? 0 : 1].name);
+    sides->stale = keep == ZDB_KEEP_PRIMARY ? 1 : 0;
+    sides->split = true;
+    /* both records count from where they parted, or nothing is known */
+    sides->stale_whole = !p->record || !b->record || p->g.since != b->g.since;
+    return true;
+}
+
+const ZdbProbe *zdb_sides_decide(ZdbSides *sides, const ZdbProbe *p,
+                                 const ZdbProbe *b, ZdbKeep keep,
+                                 Error **errp)
+{
+    const ZdbProbe *cur, *stale;
+
+    if (sides->nsides == 1) {
+        return p;
+    }
+    if (!zdb_sides_compare(sides, p, b, keep, errp)) {
+        return NULL;
+    }
+    if (sides->stale < 0) {
+        if (p->found && b->found && (p->g.size != b->g.size ||
+                                     p->g.blocksize != b->g.blocksize)) {
+            error_setg(errp, "zdb: the disk records size %" PRIu64
+                       " blocksize %" PRIu64 " but the backup records size %"
+                       PRIu64 " blocksize %" PRIu64 ", and neither missed "
+                       "writes of the other", p->g.size, p->g.blocksize,
+                       b->g.size, b->g.blocksize);
+            return NULL;
+        }
+        return p;
+    }
+    cur = sides->stale ? p : b;
+    stale = sides->stale ? b : p;
+    if (stale->found && cur->found &&
+        stale->g.blocksize != cur->g.blocksize) {
+        error_setg(errp, "zdb: the %s records blocksize %" PRIu64 " but the "
+                   "%s records blocksize %" PRIu64, sides->side[!sides->stale].name,
+                   cur->g.blocksize, sides->side[sides->stale].name,
+                   stale->g.blocksize);
+        return NULL;
+    }
+    /* a resize the stale side missed is replayed on it */
+    return cur;
+}
+
+void zdb_sides_settle(ZdbSides *sides, const ZdbProbe *p, const ZdbProbe *b,
+                      bool read_only)
+{
+    const ZdbProbe *probe[2] = { p, b };
+    uint64_t stale_blocks = 0;
+    int t;
+
+    sides->side[0].has_meta = p->found > 0;
+    sides->side[0].meta = p->g;
+    if (sides->nsides == 1) {
+        return;
+    }
+    /* blocks past the end of a side that missed a shrink go too */
+    for (t = 0; t < 2; t++) {
+        if (probe[t]->found > 0 && probe[t]->g.blocksize == sides->blocksize) {
+            stale_blocks = MAX(stale_blocks,
+                               DIV_ROUND_UP(probe[t]->g.size,
+                                            sides->blocksize));
+        }
+    }
+    sides->nblocks = MAX(sides->nblocks, stale_blocks);
+    sides->nchunks = DIV_ROUND_UP(sides->nblocks, sides->chunk_blocks);
+    sides->record = bitmap_new(sides->nchunks);
+    sides->recorded = bitmap_new(sides->nchunks);
+    for (t = 0; t < 2; t++) {
+        ZdbSide *side = &sides->side[t];
+        const ZdbProbe *pr = probe[t];
+        uint64_t c;
+
+        side->has_meta = pr->found > 0;
+        side->meta = pr->g;
+        side->state = ZDB_SIDE_STATE_SYNC;
+        side->out_of_sync = bitmap_new(sides->nblocks);
+        /* chunk bits mean the same only at the same chunk size */
+        if (pr->record && pr->g.chunk_blocks == sides->chunk_blocks) {
+            for (c = find_first_bit(pr->record, pr->record_chunks);
+                 c < MIN(pr->record_chunks, sides->nchunks);
+                 c = find_next_bit(pr->record, pr->record_chunks, c + 1)) {
+                set_bit(c, sides->record);
+            }
+        }
+    }
+    if (sides->stale >= 0) {
+        ZdbSide *stale = &sides->side[sides->stale];
+        uint64_t c;
+
+        stale->state = probe[sides->stale]->unreachable
+                       ? ZDB_SIDE_STATE_DOWN : ZDB_SIDE_STATE_BEHIND;
+        if (sides->split && read_only) {
+            /* nothing will copy to it: it is just not read */
+            stale->state = ZDB_SIDE_STATE_SPLIT;
+        }
+        if (sides->stale_whole) {
+            bitmap_set(stale->out_of_sync, 0, sides->nblocks);
+        }
+        for (c = find_first_bit(sides->record, sides->nchunks);
+             !sides->stale_whole && c < sides->nchunks;
+             c = find_next_bit(sides->record, sides->nchunks, c + 1)) {
+            uint64_t first = c * sides->chunk_blocks;
+
+            bitmap_set(stale->out_of_sync, first,
+                       MIN(sides->chunk_blocks, sides->nblocks - first));
+        }
+        trace_zdb_open_stale(stale->name, sides->stale_whole,
+                             bitmap_count_one(stale->out_of_sync,
+                                              sides->nblocks));
     }
 }
 
 /* ------------------------------------------------------------------ */
-/* Losing a side                                                       */
+/* Identifiers and the out-of-sync record                              */
 /* ------------------------------------------------------------------ */
 
 static void zdb_monitor_arm(ZdbSides *sides, int64_t ms)
@@ -159,33 +346,60 @@ static void zdb_monitor_arm(ZdbSides *sides, int64_t ms)
 /*
  * @side failed.  The last side in sync is never given up: it alone holds
  * everything acknowledged, so it stays, and requests fail until it
- * answers again.
+ * answers again.  Returns whether it was given up.
  */
-static void zdb_side_lost(ZdbSides *sides, ZdbSide *side, int err)
+static bool zdb_side_lost(ZdbSides *sides, ZdbSide *side, int err)
 {
     ZdbSide *other;
 
-    if (sides->nsides < 2 || side->state == ZDB_SIDE_STATE_DOWN) {
-        return;
+    if (sides->nsides < 2) {
+        return false;
+    }
+    if (side->state == ZDB_SIDE_STATE_DOWN) {
+        return true;
     }
     other = zdb_other_side(sides, side);
     if (side->state == ZDB_SIDE_STATE_SYNC &&
         other->state != ZDB_SIDE_STATE_SYNC) {
-        return;
+        return false;
     }
     trace_zdb_side_lost(side->name, side->store.addr.namespace, err);
     warn_report("zdb: %s namespace '%s' lost (%s); the %s goes on alone",
                 side->name, side->store.addr.namespace, strerror(-err),
                 other->name);
-    /* Its metadata may claim to be current: the live side must say more. */
-    if (side->generation >= other->generation) {
-        sides->degraded_recorded = false;
-    }
-    side->state = ZDB_SIDE_STATE_DOWN;
+    zdb_side_set_state(sides, side, ZDB_SIDE_STATE_DOWN);
     zdb_monitor_arm(sides, ZDB_MONITOR_INTERVAL_MS);
+    return true;
 }
 
-/* @side missed @blocks */
+/* Whether block @b of @blocks is past what the bitmaps cover */
+static void zdb_sides_cover(ZdbSides *sides, uint64_t blocks)
+{
+    uint64_t nchunks;
+    int t;
+
+    if (blocks <= sides->nblocks) {
+        return;
+    }
+    for (t = 0; t < sides->nsides; t++) {
+        if (sides->side[t].out_of_sync) {
+            sides->side[t].out_of_sync =
+                bitmap_zero_extend(sides->side[t].out_of_sync,
+                                   sides->nblocks, blocks);
+        }
+    }
+    nchunks = DIV_ROUND_UP(blocks, sides->chunk_blocks);
+    if (sides->record) {
+        sides->record = bitmap_zero_extend(sides->record, sides->nchunks,
+                                           nchunks);
+        sides->recorded = bitmap_zero_extend(sides->recorded,
+                                             sides->nchunks, nchunks);
+    }
+    sides->nblocks = blocks;
+    sides->nchunks = nchunks;
+}
+
+/* @side lacks @blocks */
 static void zdb_side_mark(ZdbSides *sides, ZdbSide *side,
                           const ZdbBlocks *blocks)
 {
@@ -195,62 +409,236 @@ static void zdb_side_mark(ZdbSides *sides, ZdbSide *side,
         return;
     }
     if (!blocks->list) {
+        zdb_sides_cover(sides, blocks->first + blocks->n);
         bitmap_set(side->out_of_sync, blocks->first, blocks->n);
         return;
     }
     for (i = 0; i < blocks->n; i++) {
+        zdb_sides_cover(sides, blocks->list[i] + 1);
         set_bit(blocks->list[i], side->out_of_sync);
     }
 }
 
-/* Records the geometry and @side's generation in its metadata key */
+/* Records the geometry and @side's identifiers in its metadata key */
 static int coroutine_fn zdb_side_co_write_meta(ZdbSides *sides,
                                                ZdbSide *side)
 {
-    ZdbGeometry g = {
-        .size = sides->size,
-        .blocksize = sides->blocksize,
-        .generation = side->generation,
-    };
     int ret;
 
-    trace_zdb_generation(side->name, side->generation);
-    ret = zdb_store_co_write_meta(&side->store, &g);
+    assert(!sides->inactive);
+    side->meta.size = sides->size;
+    side->meta.blocksize = sides->blocksize;
+    if (sides->nsides > 1) {
+        side->meta.chunk_blocks = sides->chunk_blocks;
+    }
+    trace_zdb_generation(side->name, side->meta.generation, side->meta.uuid);
+    ret = zdb_store_co_write_meta(&side->store, &side->meta);
     if (ret == 0) {
         side->has_meta = true;
     }
     return ret;
 }
 
+static uint64_t zdb_new_uuid(void)
+{
+    uint64_t id = 0;
+
+    while (!id) {
+        qemu_guest_getrandom_nofail(&id, sizeof(id));
+    }
+    return id;
+}
+
 /*
- * Raises the generation of the sides in sync, once per loss, before a
- * write made without the other side is acknowledged.
+ * The sides in sync start a new identifier, unless they already hold one
+ * their peer lacks, before a write the peer misses is acknowledged.
  */
-static int coroutine_fn zdb_sides_co_record_degraded(ZdbSides *sides)
+static int coroutine_fn zdb_sides_co_diverge(ZdbSides *sides)
 {
     int ret = 0;
     int t;
 
-    if (sides->degraded_recorded) {
-        return 0;
-    }
     qemu_co_mutex_lock(&sides->meta_lock);
-    if (!sides->degraded_recorded) {
-        uint64_t gen = MAX(sides->side[0].generation,
-                           sides->side[1].generation) + 1;
+    for (t = 0; t < sides->nsides && ret == 0; t++) {
+        ZdbSide *side = &sides->side[t];
+        ZdbMeta *m = &side->meta;
 
-        for (t = 0; t < sides->nsides && ret == 0; t++) {
-            ZdbSide *side = &sides->side[t];
-
-            if (side->state == ZDB_SIDE_STATE_SYNC) {
-                side->generation = gen;
-                ret = zdb_side_co_write_meta(sides, side);
-            }
+        if (side->state != ZDB_SIDE_STATE_SYNC ||
+            (m->has_uuid && m->uuid != m->since)) {
+            continue;
         }
-        sides->degraded_recorded = ret == 0;
+        if (m->has_uuid) {
+            memmove(&m->history[1], &m->history[0],
+                    (ZDB_HISTORY_LEN - 1) * sizeof(m->history[0]));
+            m->history[0] = m->uuid;
+            m->nhistory = MIN(m->nhistory + 1, ZDB_HISTORY_LEN);
+        } else {
+            /* from a driver without identifiers: the peer shares none */
+            m->nhistory = 0;
+        }
+        m->since = m->has_uuid ? m->uuid : 0;
+        m->uuid = zdb_new_uuid();
+        m->has_uuid = true;
+        m->generation++;
+        ret = zdb_side_co_write_meta(sides, side);
     }
     qemu_co_mutex_unlock(&sides->meta_lock);
     return ret;
+}
+
+/*
+ * Before the first chunk is recorded, every side that is up must say in
+ * its metadata that it keeps a record, and sides in sync must share an
+ * identifier: a disk made by qemu-img create, or by a driver without
+ * identifiers, has neither.
+ */
+static int coroutine_fn zdb_sides_co_adopt(ZdbSides *sides)
+{
+    bool in_sync = !zdb_sides_degraded(sides);
+    uint64_t shared;
+    int ret = 0;
+    int t;
+
+    qemu_co_mutex_lock(&sides->meta_lock);
+    shared = sides->side[0].meta.has_uuid ? sides->side[0].meta.uuid
+                                          : zdb_new_uuid();
+    for (t = 0; t < sides->nsides && ret == 0 && !sides->adopted; t++) {
+        ZdbSide *side = &sides->side[t];
+        ZdbMeta *m = &side->meta;
+
+        /* a side behind is written when it is caught up, not before */
+        if (side->state != ZDB_SIDE_STATE_SYNC ||
+            (m->has_uuid && m->chunk_blocks == sides->chunk_blocks)) {
+            continue;
+        }
+        if (in_sync && (!m->has_uuid || m->uuid != shared)) {
+            m->has_uuid = true;
+            m->uuid = m->since = shared;
+            m->nhistory = 0;
+        }
+        ret = zdb_side_co_write_meta(sides, side);
+    }
+    sides->adopted = ret == 0;
+    qemu_co_mutex_unlock(&sides->meta_lock);
+    return ret;
+}
+
+/* Writes the record's pages that hold chunks not yet on every side up */
+static int coroutine_fn zdb_sides_co_write_record(ZdbSides *sides)
+{
+    g_autofree unsigned long *snapshot = bitmap_new(sides->nchunks);
+    g_autofree unsigned long *todo = bitmap_new(sides->nchunks);
+    uint8_t *page = g_malloc(ZDB_RECORD_PAGE_BYTES);
+    uint64_t nchunks = sides->nchunks;
+    bool written = false;
+    uint64_t c;
+    int t, ret = 0;
+
+    assert(!sides->inactive);
+    bitmap_copy(snapshot, sides->record, nchunks);
+    bitmap_andnot(todo, snapshot, sides->recorded, nchunks);
+    for (t = 0; t < sides->nsides; t++) {
+        ZdbSide *side = &sides->side[t];
+        uint32_t last_page = UINT32_MAX;
+        int r = 0;
+
+        if (side->state == ZDB_SIDE_STATE_DOWN) {
+            continue;
+        }
+        for (c = find_first_bit(todo, nchunks); c < nchunks && r == 0;
+             c = find_next_bit(todo, nchunks, c + 1)) {
+            uint32_t p = c / ZDB_RECORD_PAGE_BITS;
+
+            if (p == last_page) {
+                continue;
+            }
+            last_page = p;
+            zdb_record_page_encode(snapshot, nchunks, p, page);
+            r = zdb_store_co_write_record_page(&side->store, p, page);
+        }
+        if (r == 0) {
+            written |= side->state == ZDB_SIDE_STATE_SYNC;
+        } else if (!zdb_side_lost(sides, side, r)) {
+            ret = r;
+        }
+    }
+    g_free(page);
+    if (ret == 0 && written) {
+        bitmap_or(sides->recorded, sides->recorded, snapshot, nchunks);
+        return 0;
+    }
+    return ret ?: -EIO;
+}
+
+static bool zdb_sides_recorded(ZdbSides *sides, const ZdbBlocks *blocks)
+{
+    uint64_t i, c;
+
+    if (!blocks->list) {
+        for (c = blocks->first / sides->chunk_blocks;
+             c <= (blocks->first + blocks->n - 1) / sides->chunk_blocks; c++) {
+            if (!test_bit(c, sides->recorded)) {
+                return false;
+            }
+        }
+        return true;
+    }
+    for (i = 0; i < blocks->n; i++) {
+        if (!test_bit(blocks->list[i] / sides->chunk_blocks,
+                      sides->recorded)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * The chunks of @blocks into the out-of-sync record of every side that
+ * will take them, before any of them is written: a crash or a failure in
+ * the middle then leaves a trace of what may differ.  One write of the
+ * record runs at a time and takes every chunk marked meanwhile along.
+ */
+static int coroutine_fn zdb_sides_co_record(ZdbSides *sides,
+                                            const ZdbBlocks *blocks)
+{
+    uint64_t i, c;
+    int ret;
+
+    if (sides->nsides < 2) {
+        return 0;
+    }
+    if (!sides->adopted) {
+        ret = zdb_sides_co_adopt(sides);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    if (!blocks->list) {
+        zdb_sides_cover(sides, blocks->first + blocks->n);
+        for (c = blocks->first / sides->chunk_blocks;
+             c <= (blocks->first + blocks->n - 1) / sides->chunk_blocks; c++) {
+            set_bit(c, sides->record);
+        }
+    } else {
+        for (i = 0; i < blocks->n; i++) {
+            zdb_sides_cover(sides, blocks->list[i] + 1);
+            set_bit(blocks->list[i] / sides->chunk_blocks, sides->record);
+        }
+    }
+    while (!zdb_sides_recorded(sides, blocks)) {
+        if (sides->record_busy) {
+            qemu_co_queue_wait(&sides->record_waiters, NULL);
+            continue;
+        }
+        sides->record_busy = true;
+        ret = zdb_sides_co_write_record(sides);
+        sides->record_busy = false;
+        qemu_co_queue_restart_all(&sides->record_waiters);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -301,13 +689,45 @@ static void coroutine_fn zdb_side_put_entry(void *opaque)
     }
 }
 
+/*
+ * What the parts' results mean; see zdb_sides_co_put.  Returns whether a
+ * side in sync took the blocks.
+ */
+static bool zdb_sides_settle_put(ZdbSides *sides, ZdbSidePut *parts,
+                                 int nparts, const ZdbBlocks *blocks)
+{
+    bool taken = false;
+    int t;
+
+    for (t = 0; t < nparts; t++) {
+        if (parts[t].ret < 0 &&
+            zdb_side_lost(sides, parts[t].side, parts[t].ret)) {
+            zdb_side_mark(sides, parts[t].side, blocks);
+        }
+    }
+    for (t = 0; t < nparts; t++) {
+        taken |= parts[t].ret == 0 &&
+                 parts[t].side->state == ZDB_SIDE_STATE_SYNC;
+    }
+    for (t = 0; t < nparts && !taken; t++) {
+        /* it took blocks that the side in sync may not have */
+        if (parts[t].side->state != ZDB_SIDE_STATE_SYNC) {
+            zdb_side_mark(sides, parts[t].side, blocks);
+        }
+    }
+    return taken;
+}
+
 int coroutine_fn zdb_sides_co_put(ZdbSides *sides, const ZdbBlocks *blocks,
                                   const ZdbValues *v)
 {
     ZdbSidePut parts[2];
-    int nparts = 0, t, ret = 0;
-    bool taken = false;
+    int nparts = 0, t, ret;
 
+    ret = zdb_sides_co_record(sides, blocks);
+    if (ret < 0) {
+        return ret;
+    }
     for (t = 0; t < sides->nsides; t++) {
         ZdbSide *side = &sides->side[t];
 
@@ -334,25 +754,14 @@ int coroutine_fn zdb_sides_co_put(ZdbSides *sides, const ZdbBlocks *blocks,
         parts[1].waiter = NULL;
     }
 
-    for (t = 0; t < nparts; t++) {
-        if (parts[t].ret == 0 &&
-            parts[t].side->state == ZDB_SIDE_STATE_SYNC) {
-            taken = true;
-        } else if (parts[t].ret < 0 && !ret) {
-            ret = parts[t].ret;
+    if (!zdb_sides_settle_put(sides, parts, nparts, blocks)) {
+        ret = -EIO;
+        for (t = 0; t < nparts; t++) {
+            ret = parts[t].ret < 0 ? parts[t].ret : ret;
         }
+        return ret;
     }
-    if (!taken) {
-        return ret < 0 ? ret : -EIO;
-    }
-    for (t = 0; t < nparts; t++) {
-        if (parts[t].ret < 0) {
-            zdb_side_lost(sides, parts[t].side, parts[t].ret);
-            zdb_side_mark(sides, parts[t].side, blocks);
-        }
-    }
-    return zdb_sides_degraded(sides) ? zdb_sides_co_record_degraded(sides)
-                                     : 0;
+    return zdb_sides_degraded(sides) ? zdb_sides_co_diverge(sides) : 0;
 }
 
 int coroutine_fn zdb_sides_co_exists(ZdbSides *sides, uint64_t first, int n,
@@ -370,43 +779,33 @@ int coroutine_fn zdb_sides_co_exists(ZdbSides *sides, uint64_t first, int n,
 /* Size                                                                */
 /* ------------------------------------------------------------------ */
 
-static void zdb_sides_extend_bitmaps(ZdbSides *sides, uint64_t size)
-{
-    uint64_t blocks = DIV_ROUND_UP(size, sides->blocksize);
-    int t;
-
-    for (t = 0; t < sides->nsides; t++) {
-        if (sides->side[t].out_of_sync && blocks > sides->nblocks) {
-            sides->side[t].out_of_sync =
-                bitmap_zero_extend(sides->side[t].out_of_sync,
-                                   sides->nblocks, blocks);
-        }
-    }
-    sides->nblocks = MAX(sides->nblocks, blocks);
-}
-
 /*
- * Records @size as the disk's size on every side that is not down; a side
- * in sync must take it.  Called with meta_lock held.
+ * Records @size as the disk's size on the sides in sync; one must take
+ * it.  Any other side learns it at catch-up, when its metadata is written,
+ * and the blocks past a smaller end are among the blocks it lacks (the
+ * shrink dropped them through zdb_sides_co_put).  Called with meta_lock
+ * held.
  */
 static int coroutine_fn zdb_sides_co_set_size(ZdbSides *sides, uint64_t size)
 {
     uint64_t old_size = sides->size;
     bool taken = false;
+    int r[2] = { 0, 0 };
     int ret = 0, t;
 
-    zdb_sides_extend_bitmaps(sides, size);
+    zdb_sides_cover(sides, DIV_ROUND_UP(size, sides->blocksize));
     sides->size = size;
+
     for (t = 0; t < sides->nsides; t++) {
         ZdbSide *side = &sides->side[t];
-        int r;
 
-        if (side->state == ZDB_SIDE_STATE_DOWN) {
+        /* a side behind or down learns the size when it is caught up */
+        if (side->state != ZDB_SIDE_STATE_SYNC) {
             continue;
         }
-        r = zdb_side_co_write_meta(sides, side);
-        if (r < 0) {
-            ret = ret ?: r;
+        r[t] = zdb_side_co_write_meta(sides, side);
+        if (r[t] < 0) {
+            ret = ret ?: r[t];
         } else if (side->state == ZDB_SIDE_STATE_SYNC) {
             taken = true;
         }
@@ -414,6 +813,12 @@ static int coroutine_fn zdb_sides_co_set_size(ZdbSides *sides, uint64_t size)
     if (!taken) {
         sides->size = old_size;
         return ret < 0 ? ret : -EIO;
+    }
+    for (t = 0; t < sides->nsides; t++) {
+        if (r[t] < 0) {
+            /* it does not say the new size: it learns it at catch-up */
+            zdb_side_lost(sides, &sides->side[t], r[t]);
+        }
     }
     return 0;
 }
@@ -427,6 +832,9 @@ int coroutine_fn zdb_sides_co_grow(ZdbSides *sides, uint64_t end)
         ret = zdb_sides_co_set_size(sides, ROUND_UP(end, BDRV_SECTOR_SIZE));
     }
     qemu_co_mutex_unlock(&sides->meta_lock);
+    if (ret == 0 && zdb_sides_degraded(sides)) {
+        ret = zdb_sides_co_diverge(sides);
+    }
     return ret;
 }
 
@@ -437,13 +845,16 @@ int coroutine_fn zdb_sides_co_resize(ZdbSides *sides, uint64_t size)
     qemu_co_mutex_lock(&sides->meta_lock);
     ret = zdb_sides_co_set_size(sides, size);
     qemu_co_mutex_unlock(&sides->meta_lock);
+    if (ret == 0 && zdb_sides_degraded(sides)) {
+        ret = zdb_sides_co_diverge(sides);
+    }
     return ret;
 }
 
 int coroutine_fn zdb_sides_co_reread_size(ZdbSides *sides, Error **errp)
 {
     ZdbSide *side = zdb_sides_reader(sides, NULL);
-    ZdbGeometry g;
+    ZdbMeta g;
     int ret;
 
     if (!side) {
@@ -460,7 +871,7 @@ int coroutine_fn zdb_sides_co_reread_size(ZdbSides *sides, Error **errp)
                    g.blocksize, sides->blocksize);
         return -EIO;
     }
-    zdb_sides_extend_bitmaps(sides, g.size);
+    zdb_sides_cover(sides, DIV_ROUND_UP(g.size, sides->blocksize));
     sides->size = g.size;
     return 0;
 }
@@ -469,15 +880,39 @@ int coroutine_fn zdb_sides_co_reread_size(ZdbSides *sides, Error **errp)
 /* The monitor: bringing a side back                                   */
 /* ------------------------------------------------------------------ */
 
-/* Every block copied: @side says it is as current as @src, and is. */
+/*
+ * Every block copied: @side holds @src's data, and says so.  Its record
+ * gets every chunk first (a crash later must find them on either side),
+ * then its identifiers become @src's, and both record that this is the
+ * last point they shared.
+ */
 static void coroutine_fn zdb_co_finish_catch_up(ZdbSides *sides,
                                                 ZdbSide *side, ZdbSide *src)
 {
-    int ret;
+    int ret = 0;
+
+    bitmap_zero(sides->recorded, sides->nchunks);
+    while (ret == 0 && sides->record_busy) {
+        qemu_co_queue_wait(&sides->record_waiters, NULL);
+    }
+    sides->record_busy = true;
+    ret = zdb_sides_co_write_record(sides);
+    sides->record_busy = false;
+    qemu_co_queue_restart_all(&sides->record_waiters);
 
     qemu_co_mutex_lock(&sides->meta_lock);
-    side->generation = src->generation;
-    ret = zdb_side_co_write_meta(sides, side);
+    if (ret == 0) {
+        side->meta = src->meta;
+        side->meta.since = src->meta.uuid;
+        ret = zdb_side_co_write_meta(sides, side);
+    }
+    if (ret == 0 && src->meta.since != src->meta.uuid) {
+        src->meta.since = src->meta.uuid;
+        if (zdb_side_co_write_meta(sides, src) < 0) {
+            /* harmless: the next open sees equal identifiers */
+            src->meta.since = side->meta.since;
+        }
+    }
     qemu_co_mutex_unlock(&sides->meta_lock);
     if (ret < 0) {
         zdb_side_lost(sides, side, ret);
@@ -488,7 +923,7 @@ static void coroutine_fn zdb_co_finish_catch_up(ZdbSides *sides,
         find_first_bit(side->out_of_sync, sides->nblocks) < sides->nblocks) {
         return;
     }
-    side->state = ZDB_SIDE_STATE_SYNC;
+    zdb_side_set_state(sides, side, ZDB_SIDE_STATE_SYNC);
     trace_zdb_catchup_done(side->name, side->copied);
     side->copied = 0;
     info_report("zdb: %s namespace '%s' is in sync again", side->name,
@@ -559,9 +994,13 @@ static void coroutine_fn zdb_monitor_co(void *opaque)
 
         if (side->state == ZDB_SIDE_STATE_DOWN && src &&
             zdb_store_co_connect(&side->store) == 0) {
-            /* from now on it takes every write, then it is caught up */
+            /*
+             * From now on it takes every write, then it is caught up; the
+             * record goes to it again in full with the next write.
+             */
             trace_zdb_side_back(side->name, side->store.addr.namespace);
-            side->state = ZDB_SIDE_STATE_BEHIND;
+            bitmap_zero(sides->recorded, sides->nchunks);
+            zdb_side_set_state(sides, side, ZDB_SIDE_STATE_BEHIND);
         }
         if (side->state == ZDB_SIDE_STATE_BEHIND && src) {
             more |= zdb_co_catch_up(sides, side, src);
@@ -579,7 +1018,7 @@ static void zdb_monitor_tick(void *opaque)
     ZdbSides *sides = opaque;
     Coroutine *co;
 
-    if (sides->monitor_running || sides->quiesced) {
+    if (sides->monitor_running || sides->quiesced || sides->inactive) {
         return;
     }
     sides->monitor_running = true;
@@ -595,6 +1034,14 @@ static void zdb_monitor_start(ZdbSides *sides, AioContext *ctx)
                                    zdb_monitor_tick, sides);
     if (zdb_sides_degraded(sides)) {
         zdb_monitor_arm(sides, 0);
+    }
+}
+
+static void zdb_monitor_stop(ZdbSides *sides)
+{
+    if (sides->monitor) {
+        timer_free(sides->monitor);
+        sides->monitor = NULL;
     }
 }
 
@@ -614,10 +1061,7 @@ void zdb_sides_detach_aio_context(ZdbSides *sides)
 {
     int t;
 
-    if (sides->monitor) {
-        timer_free(sides->monitor);
-        sides->monitor = NULL;
-    }
+    zdb_monitor_stop(sides);
     for (t = 0; t < sides->nsides; t++) {
         zdb_store_detach_aio_context(&sides->side[t].store);
     }
@@ -638,19 +1082,40 @@ void zdb_sides_connect(ZdbSides *sides, bool zero_marker, int connections,
     }
 }
 
+void zdb_sides_clean_up(ZdbSides *sides)
+{
+    Error *err = NULL;
+    int t;
+
+    if (!sides->monitor_enabled || sides->inactive ||
+        zdb_sides_degraded(sides) ||
+        bitmap_empty(sides->record, sides->nchunks)) {
+        return;
+    }
+    for (t = 0; t < sides->nsides; t++) {
+        if (!zdb_store_drop_record_sync(&sides->side[t].store.addr,
+                                        sides->nchunks, ZDB_CLEAN_UP_TIMEOUT,
+                                        &err)) {
+            /* the next open copies the chunks again: slower, not wrong */
+            warn_report_err(err);
+            err = NULL;
+        }
+    }
+}
+
 void zdb_sides_close(ZdbSides *sides)
 {
     int t;
 
-    if (sides->monitor) {
-        timer_free(sides->monitor);
-        sides->monitor = NULL;
-    }
+    zdb_monitor_stop(sides);
     for (t = 0; t < 2; t++) {
         zdb_store_close(&sides->side[t].store);
         g_free(sides->side[t].out_of_sync);
         sides->side[t].out_of_sync = NULL;
     }
+    g_free(sides->record);
+    g_free(sides->recorded);
+    sides->record = sides->recorded = NULL;
 }
 
 void zdb_sides_quiesce(ZdbSides *sides, bool quiesced)
@@ -664,4 +1129,83 @@ void zdb_sides_quiesce(ZdbSides *sides, bool quiesced)
     } else if (zdb_sides_degraded(sides)) {
         zdb_monitor_arm(sides, 0);
     }
+}
+
+void zdb_sides_inactivate(ZdbSides *sides)
+{
+    sides->inactive = true;
+    if (sides->monitor) {
+        timer_del(sides->monitor);
+    }
+}
+
+/* What open's probe learns, read through the connections */
+static int coroutine_fn zdb_side_co_reprobe(ZdbSides *sides, ZdbSide *side,
+                                            ZdbProbe *p, Error **errp)
+{
+    int ret;
+
+    ret = zdb_store_co_read_meta(&side->store, &p->g, errp);
+    if (ret == -ENOTCONN || ret == -EIO) {
+        p->unreachable = true;
+        return 0;
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    p->found = ret;
+    if (p->found && p->g.chunk_blocks) {
+        uint64_t nblocks = DIV_ROUND_UP(p->g.size, p->g.blocksize);
+
+        p->record_chunks = DIV_ROUND_UP(nblocks, p->g.chunk_blocks);
+        p->record = bitmap_new(p->record_chunks);
+        ret = zdb_store_co_read_record(&side->store, p->record,
+                                       p->record_chunks);
+        if (ret < 0) {
+            p->unreachable = true;
+        }
+    }
+    return 0;
+}
+
+int coroutine_fn zdb_sides_co_activate(ZdbSides *sides, ZdbKeep keep,
+                                       Error **errp)
+{
+    ZdbProbe probe[2] = { { .role = "disk" }, { .role = "backup" } };
+    const ZdbProbe *cur;
+    int ret = 0, t;
+
+    if (sides->nsides == 1) {
+        sides->inactive = false;
+        return zdb_sides_co_reread_size(sides, errp);
+    }
+    for (t = 0; t < 2 && ret == 0; t++) {
+        ret = zdb_side_co_reprobe(sides, &sides->side[t], &probe[t], errp);
+    }
+    if (ret == 0 && probe[0].unreachable && probe[1].unreachable) {
+        error_setg(errp, "zdb: no namespace of the disk is reachable");
+        ret = -EIO;
+    }
+    cur = ret == 0 ? zdb_sides_decide(sides, &probe[0], &probe[1], keep,
+                                      errp) : NULL;
+    if (cur) {
+        for (t = 0; t < 2; t++) {
+            g_free(sides->side[t].out_of_sync);
+        }
+        g_free(sides->record);
+        g_free(sides->recorded);
+        zdb_sides_set_geometry(sides, cur->g.size ?: sides->size,
+                               sides->blocksize);
+        zdb_sides_settle(sides, &probe[0], &probe[1], false);
+        sides->inactive = false;
+        if (sides->monitor && zdb_sides_degraded(sides)) {
+            zdb_monitor_arm(sides, 0);
+        }
+    } else if (ret == 0) {
+        ret = -EIO;
+    }
+    for (t = 0; t < 2; t++) {
+        zdb_probe_clear(&probe[t]);
+    }
+    return ret;
 }

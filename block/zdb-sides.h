@@ -11,10 +11,16 @@
  * remembered blocks are copied to it from the live side, and only then
  * does it serve reads again.
  *
- * Across restarts: each side's metadata holds a generation.  Before any
- * write is acknowledged while a side is not in sync, the live side's
- * generation is raised, so a later open knows which side missed writes
- * and copies that one in full (the bitmap itself is not durable).
+ * Across restarts, as DRBD does (see ZdbMeta): each side's metadata holds
+ * an identifier of its data and a short history of earlier ones; a side
+ * that goes on without its peer starts a new identifier before the first
+ * write the peer misses is acknowledged.  Before any block is written,
+ * the chunk that holds it is marked in the out-of-sync record of every
+ * side that takes the write.  An open compares the identifiers: equal is
+ * in sync (but chunks still marked were being written at a crash and are
+ * copied again), one in the other's history is behind and gets the
+ * recorded chunks (or everything, without a usable record), neither is
+ * split brain, which only the operator resolves (split-brain-keep).
  *
  * Copyright (c) 2026 the zdb driver authors
  *
@@ -34,16 +40,25 @@ typedef struct ZdbSide {
     ZdbStore store;
     ZdbSideState state;
     bool has_meta;              /* its namespace records the geometry */
-    uint64_t generation;        /* as recorded in its metadata */
+    ZdbMeta meta;               /* what it records (identifiers with a backup) */
     unsigned long *out_of_sync; /* blocks it lacks (with a backup only) */
     uint64_t copied;            /* blocks copied to it by this catch-up */
 } ZdbSide;
 
+/* What split-brain-keep asks for */
+typedef enum ZdbKeep {
+    ZDB_KEEP_NONE,
+    ZDB_KEEP_PRIMARY,
+    ZDB_KEEP_BACKUP,
+} ZdbKeep;
+
 /*
  * Everything here is used from coroutines and callbacks of the disk's
- * AioContext only; meta_lock orders the metadata writes (size and
- * generations) among those coroutines, and is never held while waiting
- * for a range of @ranges.
+ * AioContext only.  meta_lock orders the metadata writes (size and
+ * identifiers) among those coroutines; record_busy lets one page write of
+ * the out-of-sync record run at a time.  A coroutine may take meta_lock
+ * or wait for the record while it holds a range of @ranges, never the
+ * other way round.
  */
 typedef struct ZdbSides {
     BlockDriverState *bs;       /* drain waits for the monitor through it */
@@ -57,8 +72,23 @@ typedef struct ZdbSides {
     uint64_t nblocks;           /* what the out_of_sync bitmaps cover */
 
     CoMutex meta_lock;
-    bool degraded_recorded;     /* live sides' generation raised */
 
+    /* The out-of-sync record (with a backup): chunks of chunk_blocks */
+    uint64_t chunk_blocks;
+    uint64_t nchunks;
+    unsigned long *record;      /* chunks marked, or about to be */
+    unsigned long *recorded;    /* chunks every side not down holds */
+    bool record_busy;           /* a write of the record is under way */
+    bool adopted;               /* the sides' metadata announce the record */
+    CoQueue record_waiters;
+
+    /* Decided at open: which side must be copied to, and how much */
+    int stale;                  /* index into side[], -1: none */
+    bool stale_whole;           /* everything, not just the record */
+    bool split;                 /* split brain, resolved by split-brain-keep */
+
+    /* No metadata writes and no monitor: an inactive (migrating) node */
+    bool inactive;
     /* The monitor: only on a read-write disk with a backup */
     bool monitor_enabled;
     QEMUTimer *monitor;
@@ -76,12 +106,22 @@ void zdb_sides_set_geometry(ZdbSides *sides, uint64_t size,
  * side that cannot be reached is survivable: a warning, and it starts out
  * down.  Returns false with @errp set when the disk cannot be opened.
  */
-bool zdb_sides_probe(ZdbSides *sides, int open_timeout_s, ZdbProbe *primary,
-                     ZdbProbe *backup, Error **errp);
+bool zdb_sides_probe(ZdbSides *sides, int open_timeout_s, int reply_timeout_s,
+                     ZdbProbe *primary, ZdbProbe *backup, Error **errp);
 
-/* Which side is current, from what the probes found (with a backup) */
+/*
+ * With a backup: compares what the probes found and decides which side
+ * is current.  Returns the probe whose geometry counts, or NULL with
+ * @errp set (split brain that @keep does not resolve, geometries that
+ * cannot be reconciled).
+ */
+const ZdbProbe *zdb_sides_decide(ZdbSides *sides, const ZdbProbe *primary,
+                                 const ZdbProbe *backup, ZdbKeep keep,
+                                 Error **errp);
+
+/* Then, with the geometry set: each side's state and what it lacks */
 void zdb_sides_settle(ZdbSides *sides, const ZdbProbe *primary,
-                      const ZdbProbe *backup);
+                      const ZdbProbe *backup, bool read_only);
 
 void zdb_sides_connect(ZdbSides *sides, bool zero_marker, int connections,
                        int timeout_s, bool monitor, AioContext *ctx);
@@ -89,6 +129,21 @@ void zdb_sides_close(ZdbSides *sides);
 void zdb_sides_detach_aio_context(ZdbSides *sides);
 void zdb_sides_attach_aio_context(ZdbSides *sides, AioContext *ctx);
 void zdb_sides_quiesce(ZdbSides *sides, bool quiesced);
+
+/* Stops writing metadata and copying (migration hands the disk over) */
+void zdb_sides_inactivate(ZdbSides *sides);
+/*
+ * Takes the disk over from another process: reads each side's metadata
+ * and record anew, decides again, and starts the monitor.
+ */
+int coroutine_fn zdb_sides_co_activate(ZdbSides *sides, ZdbKeep keep,
+                                       Error **errp);
+
+/*
+ * At a clean close (blocking): with both sides in sync, the out-of-sync
+ * record is emptied, so that the next open copies nothing.
+ */
+void zdb_sides_clean_up(ZdbSides *sides);
 
 /* A side in sync other than @not, the primary first; NULL if none. */
 ZdbSide *zdb_sides_reader(ZdbSides *sides, ZdbSide *not);
@@ -102,11 +157,13 @@ int coroutine_fn zdb_sides_co_fetch(ZdbSides *sides, ZdbFetch *f,
                                     const uint64_t *blocks, uint64_t n);
 
 /*
- * Puts the blocks on every side that is not down, in parallel.  It
- * succeeds when a side in sync took it: a side that failed while another
- * one in sync succeeded is taken as lost, and the blocks are remembered
- * for it, as for a side that is down.  Nothing is acknowledged before the
- * generation says that the other side is behind.
+ * Puts the blocks on every side that is not down, in parallel, after the
+ * out-of-sync record holds their chunks.  It succeeds when a side in sync
+ * took it.  Every other outcome is recorded before this returns: a side
+ * that did not take the blocks lacks them (and is lost, unless it is the
+ * last one in sync); a side that took them while the side in sync did
+ * not lacks them too, to be copied back over.  Nothing is acknowledged
+ * before the identifiers say that the other side is behind.
  */
 int coroutine_fn zdb_sides_co_put(ZdbSides *sides, const ZdbBlocks *blocks,
                                   const ZdbValues *v);

@@ -10,6 +10,7 @@
 #include "qapi/error.h"
 #include "qemu/error-report.h"
 #include "qemu/units.h"
+#include "qemu/bitmap.h"
 #include "block/zdb-store.h"
 #include "trace.h"
 
@@ -465,9 +466,9 @@ int coroutine_fn zdb_store_co_exists(ZdbStore *st, uint64_t first, int n,
 /* Metadata                                                            */
 /* ------------------------------------------------------------------ */
 
-int coroutine_fn zdb_store_co_write_meta(ZdbStore *st, const ZdbGeometry *g)
+int coroutine_fn zdb_store_co_write_meta(ZdbStore *st, const ZdbMeta *g)
 {
-    g_autofree char *val = zdb_geometry_format(g);
+    g_autofree char *val = zdb_meta_format(g);
     const char *argv[] = { "SET", ZDB_META_KEY, val };
     size_t argvlen[] = { 3, strlen(ZDB_META_KEY), strlen(val) };
     ZdbCmd cmd;
@@ -496,7 +497,7 @@ static int zdb_meta_done(ZdbCmd *cmd, redisReply *reply)
     return reply->type == REDIS_REPLY_NIL ? 0 : -EIO;
 }
 
-int coroutine_fn zdb_store_co_read_meta(ZdbStore *st, ZdbGeometry *g,
+int coroutine_fn zdb_store_co_read_meta(ZdbStore *st, ZdbMeta *g,
                                         Error **errp)
 {
     const char *argv[] = { "GET", ZDB_META_KEY };
@@ -508,11 +509,104 @@ int coroutine_fn zdb_store_co_read_meta(ZdbStore *st, ZdbGeometry *g,
         error_setg_errno(errp, -ret, "zdb: cannot read the metadata of "
                          "namespace '%s'", st->addr.namespace);
     } else if (mc.text) {
-        ret = zdb_geometry_parse(mc.text, mc.len, g, st->addr.namespace,
+        ret = zdb_meta_parse(mc.text, mc.len, g, st->addr.namespace,
                                  errp) ? 1 : -EIO;
     }
     g_free(mc.text);
     return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* The out-of-sync record                                              */
+/* ------------------------------------------------------------------ */
+
+static uint32_t zdb_record_pages(uint64_t nchunks)
+{
+    return DIV_ROUND_UP(nchunks, ZDB_RECORD_PAGE_BITS);
+}
+
+typedef struct ZdbRecordCmd {
+    ZdbCmd cmd;
+    uint32_t page;
+    unsigned long *chunks;
+    uint64_t nchunks;
+} ZdbRecordCmd;
+
+static int zdb_record_page_done(ZdbCmd *cmd, redisReply *reply)
+{
+    ZdbRecordCmd *rc = container_of(cmd, ZdbRecordCmd, cmd);
+
+    if (!reply) {
+        return -ENOTCONN;
+    }
+    if (reply->type == REDIS_REPLY_STRING) {
+        zdb_record_page_decode((const uint8_t *)reply->str, reply->len,
+                               rc->page, rc->chunks, rc->nchunks);
+        return 0;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        return zdb_error_to_errno(reply->str);
+    }
+    return reply->type == REDIS_REPLY_NIL ? 0 : -EIO;
+}
+
+int coroutine_fn zdb_store_co_read_record(ZdbStore *st, unsigned long *chunks,
+                                          uint64_t nchunks)
+{
+    uint32_t npages = zdb_record_pages(nchunks);
+    g_autofree ZdbRecordCmd *cmds = g_new0(ZdbRecordCmd, npages);
+    ZdbWait wait;
+    uint32_t p;
+    int ret = 0, ret2;
+
+    zdb_wait_init(&wait);
+    for (p = 0; p < npages && ret == 0; p++) {
+        char key[32];
+        const char *argv[2] = { "GET", key };
+
+        zdb_record_key(key, sizeof(key), p);
+        cmds[p].page = p;
+        cmds[p].chunks = chunks;
+        cmds[p].nchunks = nchunks;
+        ret = zdb_pool_co_send(st->pool, &cmds[p].cmd, zdb_record_page_done,
+                               &wait, 2, argv, NULL);
+    }
+    ret2 = zdb_wait_all(&wait);
+    return ret < 0 ? ret : ret2;
+}
+
+int coroutine_fn zdb_store_co_write_record_page(ZdbStore *st, uint32_t page,
+                                                const uint8_t *bytes)
+{
+    char key[32];
+    const char *argv[3] = { "SET", key, (const char *)bytes };
+    size_t argvlen[3] = { 3, 0, ZDB_RECORD_PAGE_BYTES };
+    ZdbCmd cmd;
+
+    zdb_record_key(key, sizeof(key), page);
+    argvlen[1] = strlen(key);
+    return zdb_pool_co_call(st->pool, &cmd, zdb_put_done, 3, argv, argvlen);
+}
+
+int coroutine_fn zdb_store_co_drop_record(ZdbStore *st, uint64_t nchunks)
+{
+    uint32_t npages = zdb_record_pages(nchunks);
+    g_autofree ZdbCmd *cmds = g_new0(ZdbCmd, npages);
+    ZdbWait wait;
+    uint32_t p;
+    int ret = 0, ret2;
+
+    zdb_wait_init(&wait);
+    for (p = 0; p < npages && ret == 0; p++) {
+        char key[32];
+        const char *argv[2] = { "DEL", key };
+
+        zdb_record_key(key, sizeof(key), p);
+        ret = zdb_pool_co_send(st->pool, &cmds[p], zdb_del_done, &wait, 2,
+                               argv, NULL);
+    }
+    ret2 = zdb_wait_all(&wait);
+    return ret < 0 ? ret : ret2;
 }
 
 /* ------------------------------------------------------------------ */
@@ -558,7 +652,7 @@ static bool zdb_check_namespace(redisContext *c, const ZdbAddr *addr,
 
 /* Returns 1 and fills @g when the metadata exists, 0 when not, -1 on error */
 static int zdb_read_geometry(redisContext *c, const ZdbAddr *addr,
-                             ZdbGeometry *g, Error **errp)
+                             ZdbMeta *g, Error **errp)
 {
     const char *argv[] = { "GET", ZDB_META_KEY };
     redisReply *r = zdb_sync_command(c, addr, errp, 2, argv, NULL);
@@ -570,7 +664,7 @@ static int zdb_read_geometry(redisContext *c, const ZdbAddr *addr,
     if (r->type == REDIS_REPLY_NIL) {
         ret = 0;
     } else if (r->type == REDIS_REPLY_STRING) {
-        ret = zdb_geometry_parse(r->str, r->len, g, addr->namespace, errp)
+        ret = zdb_meta_parse(r->str, r->len, g, addr->namespace, errp)
               ? 1 : -1;
     } else {
         error_setg(errp, "zdb: namespace '%s': cannot read metadata: %s",
@@ -582,11 +676,56 @@ static int zdb_read_geometry(redisContext *c, const ZdbAddr *addr,
     return ret;
 }
 
-bool zdb_store_probe(const ZdbAddr *addr, int open_timeout_s, ZdbProbe *p,
-                     Error **errp)
+/* The out-of-sync record that @p's metadata announces, into p->record */
+static bool zdb_read_record_sync(redisContext *c, const ZdbAddr *addr,
+                                 ZdbProbe *p, Error **errp)
 {
-    redisContext *c = zdb_sync_connect(addr, ZDB_PROBE_TIMEOUT,
-                                       open_timeout_s, &p->unreachable, errp);
+    uint64_t nblocks = DIV_ROUND_UP(p->g.size, p->g.blocksize);
+    uint32_t page, npages;
+
+    if (!p->g.chunk_blocks) {
+        return true;
+    }
+    p->record_chunks = DIV_ROUND_UP(nblocks, p->g.chunk_blocks);
+    p->record = bitmap_new(p->record_chunks);
+    npages = zdb_record_pages(p->record_chunks);
+    for (page = 0; page < npages; page++) {
+        char key[32];
+        const char *argv[2] = { "GET", key };
+        redisReply *r;
+
+        zdb_record_key(key, sizeof(key), page);
+        r = zdb_sync_command(c, addr, errp, 2, argv, NULL);
+        if (!r) {
+            return false;
+        }
+        if (r->type == REDIS_REPLY_STRING) {
+            zdb_record_page_decode((const uint8_t *)r->str, r->len, page,
+                                   p->record, p->record_chunks);
+        } else if (r->type != REDIS_REPLY_NIL) {
+            error_setg(errp, "zdb: namespace '%s': cannot read the "
+                       "out-of-sync record: %s", addr->namespace,
+                       r->type == REDIS_REPLY_ERROR ? r->str
+                                                    : "unexpected reply");
+            freeReplyObject(r);
+            return false;
+        }
+        freeReplyObject(r);
+    }
+    return true;
+}
+
+void zdb_probe_clear(ZdbProbe *p)
+{
+    g_free(p->record);
+    p->record = NULL;
+}
+
+bool zdb_store_probe(const ZdbAddr *addr, int open_timeout_s,
+                     int reply_timeout_s, ZdbProbe *p, Error **errp)
+{
+    redisContext *c = zdb_sync_connect(addr, reply_timeout_s, open_timeout_s,
+                                       &p->unreachable, errp);
     bool ok = false;
 
     if (!c) {
@@ -605,6 +744,9 @@ bool zdb_store_probe(const ZdbAddr *addr, int open_timeout_s, ZdbProbe *p,
                       addr->namespace);
         goto out;
     }
+    if (p->found && !zdb_read_record_sync(c, addr, p, errp)) {
+        goto out;
+    }
     ok = true;
 out:
     if (!ok) {
@@ -617,9 +759,9 @@ out:
 }
 
 static bool zdb_write_geometry_sync(redisContext *c, const ZdbAddr *addr,
-                                    const ZdbGeometry *g, Error **errp)
+                                    const ZdbMeta *g, Error **errp)
 {
-    g_autofree char *val = zdb_geometry_format(g);
+    g_autofree char *val = zdb_meta_format(g);
     const char *argv[] = { "SET", ZDB_META_KEY, val };
     size_t argvlen[] = { 3, strlen(ZDB_META_KEY), strlen(val) };
     redisReply *r = zdb_sync_command(c, addr, errp, 3, argv, argvlen);
@@ -639,10 +781,39 @@ static bool zdb_write_geometry_sync(redisContext *c, const ZdbAddr *addr,
     return ret == 0;
 }
 
-/* A disk created over old blocks would show their data: refuse them. */
-int zdb_store_create(const ZdbAddr *addr, const ZdbGeometry *g, Error **errp)
+bool zdb_store_drop_record_sync(const ZdbAddr *addr, uint64_t nchunks,
+                                int timeout_s, Error **errp)
 {
-    ZdbGeometry old;
+    redisContext *c = zdb_sync_connect(addr, timeout_s, 0, NULL, errp);
+    uint32_t p, npages = zdb_record_pages(nchunks);
+    bool ok = c != NULL;
+
+    for (p = 0; p < npages && ok; p++) {
+        char key[32];
+        const char *argv[2] = { "DEL", key };
+        redisReply *r;
+
+        zdb_record_key(key, sizeof(key), p);
+        r = zdb_sync_command(c, addr, errp, 2, argv, NULL);
+        ok = r && zdb_reply_check_del(r) == 0;
+        if (r && !ok) {
+            error_setg(errp, "zdb: namespace '%s': cannot empty the "
+                       "out-of-sync record", addr->namespace);
+        }
+        if (r) {
+            freeReplyObject(r);
+        }
+    }
+    if (c) {
+        redisFree(c);
+    }
+    return ok;
+}
+
+/* A disk created over old blocks would show their data: refuse them. */
+int zdb_store_create(const ZdbAddr *addr, const ZdbMeta *g, Error **errp)
+{
+    ZdbMeta old;
     redisContext *c;
     redisReply *r;
     const char *dbsize[] = { "DBSIZE" };

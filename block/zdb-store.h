@@ -105,9 +105,19 @@ int coroutine_fn zdb_store_co_copy(ZdbStore *from, ZdbStore *to,
 int coroutine_fn zdb_store_co_exists(ZdbStore *st, uint64_t first, int n,
                                      int8_t *out);
 
-int coroutine_fn zdb_store_co_write_meta(ZdbStore *st, const ZdbGeometry *g);
+/*
+ * The out-of-sync record: pages of chunk bits (see ZdbMeta).  Reading ORs
+ * the recorded chunks into @chunks; a missing page is an empty one.
+ */
+int coroutine_fn zdb_store_co_read_record(ZdbStore *st, unsigned long *chunks,
+                                          uint64_t nchunks);
+int coroutine_fn zdb_store_co_write_record_page(ZdbStore *st, uint32_t page,
+                                                const uint8_t *bytes);
+int coroutine_fn zdb_store_co_drop_record(ZdbStore *st, uint64_t nchunks);
+
+int coroutine_fn zdb_store_co_write_meta(ZdbStore *st, const ZdbMeta *g);
 /* 1 and @g filled when the metadata exists, 0 when not, negative errno */
-int coroutine_fn zdb_store_co_read_meta(ZdbStore *st, ZdbGeometry *g,
+int coroutine_fn zdb_store_co_read_meta(ZdbStore *st, ZdbMeta *g,
                                         Error **errp);
 
 /*
@@ -118,17 +128,25 @@ typedef struct ZdbProbe {
     const char *role;       /* "disk", "thin base", ... for messages */
     bool unreachable;       /* could not be reached (not: said no) */
     int found;              /* metadata present */
-    ZdbGeometry g;
+    ZdbMeta g;
     bool read_only;
+    unsigned long *record;  /* its out-of-sync record, with g.chunk_blocks */
+    uint64_t record_chunks;
 } ZdbProbe;
 
-bool zdb_store_probe(const ZdbAddr *addr, int open_timeout_s, ZdbProbe *p,
-                     Error **errp);
+void zdb_probe_clear(ZdbProbe *p);
+
+bool zdb_store_probe(const ZdbAddr *addr, int open_timeout_s,
+                     int reply_timeout_s, ZdbProbe *p, Error **errp);
 
 /*
  * Records geometry @g in a new disk's namespace, which must exist (0-db
  * namespaces are made by the operator), take writes and hold no blocks.
  */
-int zdb_store_create(const ZdbAddr *addr, const ZdbGeometry *g, Error **errp);
+int zdb_store_create(const ZdbAddr *addr, const ZdbMeta *g, Error **errp);
+
+/* Empties the out-of-sync record, blocking (at close) */
+bool zdb_store_drop_record_sync(const ZdbAddr *addr, uint64_t nchunks,
+                                int timeout_s, Error **errp);
 
 #endif

@@ -61,6 +61,7 @@ typedef struct BDRVZdbState {
     bool has_thin;
     bool thin_copy_on_read;
     int64_t reconnect_delay_ms;
+    ZdbKeep keep;               /* split-brain-keep, for activation too */
 
     AioContext *ctx;
 
@@ -313,7 +314,12 @@ static int coroutine_fn zdb_co_write(BDRVZdbState *s, int64_t offset,
     ZdbRange range;
     int ret = 0;
 
-    zdb_range_co_lock(&s->ranges, &range, first, last, head || tail);
+    /*
+     * With a backup, writes to one block are ordered, so that both sides
+     * apply them in the same order.
+     */
+    zdb_range_co_lock(&s->ranges, &range, first, last,
+                      head || tail || s->sides.nsides > 1);
     if (head || (first == last && tail)) {
         size_t len = MIN(bytes, bsz - head);
 
@@ -336,8 +342,8 @@ static int coroutine_fn zdb_co_write(BDRVZdbState *s, int64_t offset,
 /*
  * A write past the end grows the disk, as a file grows: formats such as
  * qcow2 create their image on an empty protocol node and write their
- * metadata past its end.  The new size is recorded before the write is
- * acknowledged.
+ * metadata past its end.  The new size is recorded, and every map of the
+ * blocks grown, before the write is sent.
  */
 static int coroutine_fn zdb_co_grow(BDRVZdbState *s, uint64_t end)
 {
@@ -365,9 +371,9 @@ zdb_co_pwritev(BlockDriverState *bs, int64_t offset, int64_t bytes,
     }
     caller = zdb_co_enter_home(s);
     do {
-        ret = zdb_co_write(s, offset, bytes, qiov);
+        ret = zdb_co_grow(s, offset + bytes);
         if (ret == 0) {
-            ret = zdb_co_grow(s, offset + bytes);
+            ret = zdb_co_write(s, offset, bytes, qiov);
         }
     } while (zdb_co_will_retry(s, &retry, ret));
     ret = zdb_retry_end(s, ret);
@@ -383,7 +389,7 @@ static int coroutine_fn zdb_co_drop(BDRVZdbState *s, uint64_t first,
     ZdbRange range;
     int ret;
 
-    zdb_range_co_lock(&s->ranges, &range, first, last, false);
+    zdb_range_co_lock(&s->ranges, &range, first, last, s->sides.nsides > 1);
     ret = zdb_sides_co_put(&s->sides, &blocks, NULL);
     zdb_range_unlock(&s->ranges, &range);
     return ret;
@@ -406,9 +412,9 @@ zdb_co_pwrite_zeroes(BlockDriverState *bs, int64_t offset, int64_t bytes,
     }
     caller = zdb_co_enter_home(s);
     do {
-        ret = zdb_co_drop(s, offset / bsz, (offset + bytes) / bsz - 1);
+        ret = zdb_co_grow(s, offset + bytes);
         if (ret == 0) {
-            ret = zdb_co_grow(s, offset + bytes);
+            ret = zdb_co_drop(s, offset / bsz, (offset + bytes) / bsz - 1);
         }
     } while (zdb_co_will_retry(s, &retry, ret));
     ret = zdb_retry_end(s, ret);
@@ -619,8 +625,21 @@ zdb_co_invalidate_cache(BlockDriverState *bs, Error **errp)
     BDRVZdbState *s = bs->opaque;
     AioContext *caller = zdb_co_enter_home(s);
 
-    zdb_sides_co_reread_size(&s->sides, errp);
+    if (s->sides.inactive) {
+        zdb_sides_co_activate(&s->sides, s->keep, errp);
+    } else {
+        zdb_sides_co_reread_size(&s->sides, errp);
+    }
     zdb_co_leave_home(s, caller);
+}
+
+/* The disk is handed over (migration): it writes no metadata any more */
+static int GRAPH_RDLOCK zdb_inactivate(BlockDriverState *bs)
+{
+    BDRVZdbState *s = bs->opaque;
+
+    zdb_sides_inactivate(&s->sides);
+    return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -635,10 +654,9 @@ static int zdb_open(BlockDriverState *bs, QDict *options, int flags,
     ZdbProbe primary = { .role = "disk" };
     ZdbProbe backup = { .role = "backup" };
     ZdbProbe thin = { .role = "thin base" };
-    ZdbProbe *recorded[3] = { &primary };
-    int nrecorded = 1;
+    const ZdbProbe *recorded[2] = { NULL, &thin };
     ZdbOptions o;
-    ZdbGeometry g;
+    ZdbMeta g;
     int ret;
 
     s->bs = bs;
@@ -652,31 +670,35 @@ static int zdb_open(BlockDriverState *bs, QDict *options, int flags,
     if (o.thin.namespace) {
         s->thin.addr = o.thin;
         s->has_thin = true;
-        recorded[nrecorded++] = &thin;
     }
     if (o.backup.namespace) {
         s->sides.side[1].store.addr = o.backup;
         s->sides.nsides = 2;
-        recorded[nrecorded++] = &backup;
     }
     s->thin_copy_on_read = o.thin_copy_on_read;
+    s->keep = o.keep;
+    s->sides.inactive = flags & BDRV_O_INACTIVE;
     s->reconnect_delay_ms = (int64_t)o.reconnect_delay_s * 1000;
 
     ret = -EIO;
-    if (!zdb_sides_probe(&s->sides, o.open_timeout_s, &primary, &backup,
-                         errp)) {
+    if (!zdb_sides_probe(&s->sides, o.open_timeout_s, o.probe_timeout_s,
+                         &primary, &backup, errp)) {
         goto fail;
     }
     if (s->has_thin &&
-        !zdb_store_probe(&s->thin.addr, o.open_timeout_s, &thin, errp)) {
+        !zdb_store_probe(&s->thin.addr, o.open_timeout_s, o.probe_timeout_s,
+                         &thin, errp)) {
         goto fail;
     }
     ret = -EINVAL;
-    if (!zdb_settle_geometry(&o, recorded, nrecorded, &g, errp)) {
+    /* what the current side records counts, and the base must agree */
+    recorded[0] = zdb_sides_decide(&s->sides, &primary, &backup,
+                                               o.keep, errp);
+    if (!recorded[0] ||
+        !zdb_settle_geometry(&o, recorded, s->has_thin ? 2 : 1, &g, errp)) {
         goto fail;
     }
     zdb_sides_set_geometry(&s->sides, g.size, g.blocksize);
-    s->sides.side[0].has_meta = primary.found > 0;
     if (primary.read_only || backup.read_only) {
         ret = bdrv_apply_auto_read_only(bs, "zdb: the namespace is read-only "
                                         "for this client (protected without "
@@ -685,9 +707,7 @@ static int zdb_open(BlockDriverState *bs, QDict *options, int flags,
             goto fail;
         }
     }
-    if (s->sides.nsides > 1) {
-        zdb_sides_settle(&s->sides, &primary, &backup);
-    }
+    zdb_sides_settle(&s->sides, &primary, &backup, bdrv_is_read_only(bs));
 
     s->ctx = bdrv_get_aio_context(bs);
     /* zeroing a block of a disk on a base must hide the base's block */
@@ -701,11 +721,16 @@ static int zdb_open(BlockDriverState *bs, QDict *options, int flags,
     bs->supported_zero_flags = BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK;
     trace_zdb_open(bs, s->sides.side[0].store.addr.namespace, g.size,
                    g.blocksize, o.connections);
-    return 0;
+    ret = 0;
+    goto out;
 
 fail:
     zdb_sides_close(&s->sides);
     zdb_store_close(&s->thin);
+out:
+    zdb_probe_clear(&primary);
+    zdb_probe_clear(&backup);
+    zdb_probe_clear(&thin);
     return ret;
 }
 
@@ -713,6 +738,7 @@ static void zdb_close(BlockDriverState *bs)
 {
     BDRVZdbState *s = bs->opaque;
 
+    zdb_sides_clean_up(&s->sides);
     zdb_sides_close(&s->sides);
     zdb_store_close(&s->thin);
 }
@@ -809,7 +835,8 @@ static ZdbNamespaceInfo *zdb_namespace_info(BDRVZdbState *s,
         info->has_state = true;
         info->state = side->state;
         info->has_generation = true;
-        info->generation = side->generation;
+        info->generation = side->meta.generation;
+        info->identifier = g_strdup_printf("%016" PRIx64, side->meta.uuid);
         info->has_behind_blocks = true;
         info->behind_blocks = bitmap_count_one(side->out_of_sync,
                                                s->sides.nblocks);
@@ -888,6 +915,7 @@ static int zdb_has_zero_init(BlockDriverState *bs)
     .bdrv_co_getlength          = zdb_co_getlength,                 \
     .bdrv_co_truncate           = zdb_co_truncate,                  \
     .bdrv_co_invalidate_cache   = zdb_co_invalidate_cache,          \
+    .bdrv_inactivate            = zdb_inactivate,                   \
     .bdrv_refresh_limits        = zdb_refresh_limits,               \
     .bdrv_refresh_filename      = zdb_refresh_filename,             \
     .bdrv_detach_aio_context    = zdb_detach_aio_context,           \
