@@ -175,9 +175,24 @@ static void zdb_ev_cleanup(void *privdata)
 }
 
 /* Drops the connection: every command in flight fails with -ENOTCONN. */
+/*
+ * Closes with a reset rather than a FIN: the kernel discards what it has
+ * not sent yet, so a SET queued before a timeout cannot reach the server
+ * after a partition heals, behind a newer write or a catch-up copy.
+ */
+static void zdb_conn_reset(ZdbConn *conn)
+{
+    struct linger reset = { .l_onoff = 1, .l_linger = 0 };
+
+    if (conn->fd >= 0) {
+        setsockopt(conn->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+    }
+}
+
 static void zdb_conn_drop(ZdbConn *conn, const char *why)
 {
     trace_zdb_connect_failed(conn->addr->namespace, why);
+    zdb_conn_reset(conn);
     redisAsyncFree(conn->ac);
 }
 
@@ -350,6 +365,7 @@ static void zdb_conn_timeout(void *opaque)
     if (conn->ac && conn->in_flight > 0) {
         trace_zdb_timeout(conn->addr->namespace,
                           (int)(conn->timeout_ms / 1000));
+        zdb_conn_reset(conn);
         redisAsyncFree(conn->ac);
     }
 }
@@ -640,11 +656,19 @@ static int coroutine_fn zdb_pool_co_get(ZdbPool *pool, ZdbConn **out)
     return zdb_conn_co_ready(best);
 }
 
-int coroutine_fn zdb_pool_co_connect(ZdbPool *pool)
+bool zdb_pool_try_connect(ZdbPool *pool)
 {
-    ZdbConn *conn;
+    int i;
 
-    return zdb_pool_co_get(pool, &conn);
+    for (i = 0; i < pool->n; i++) {
+        if (pool->conns[i]->ready) {
+            return true;
+        }
+    }
+    if (!pool->conns[0]->ac) {
+        zdb_conn_connect(pool->conns[0]);
+    }
+    return false;
 }
 
 int coroutine_fn zdb_pool_co_send(ZdbPool *pool, ZdbCmd *cmd, ZdbReplyFn *fn,

@@ -63,11 +63,10 @@ void zdb_pool_detach_aio_context(ZdbPool *pool);
 void zdb_pool_attach_aio_context(ZdbPool *pool, AioContext *ctx);
 
 /*
- * Waits until a connection of @pool has selected its namespace,
- * connecting if none has.  Returns 0 or a negative errno (-ENOTCONN when
- * the server cannot be reached).
+ * Whether a connection of @pool has selected its namespace; if none has,
+ * one starts connecting, and nothing waits for it.
  */
-int coroutine_fn zdb_pool_co_connect(ZdbPool *pool);
+bool zdb_pool_try_connect(ZdbPool *pool);
 
 /*
  * Sends one command on the least busy connection of @pool (connecting it

@@ -992,8 +992,12 @@ static void coroutine_fn zdb_monitor_co(void *opaque)
         ZdbSide *side = &sides->side[t];
         ZdbSide *src = zdb_sides_reader(sides, side);
 
+        /*
+         * Nothing waits for the connect: a server that accepts and never
+         * answers would hold up drain, which waits for this pass.
+         */
         if (side->state == ZDB_SIDE_STATE_DOWN && src &&
-            zdb_store_co_connect(&side->store) == 0) {
+            zdb_store_try_connect(&side->store)) {
             /*
              * From now on it takes every write, then it is caught up; the
              * record goes to it again in full with the next write.

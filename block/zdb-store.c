@@ -57,9 +57,9 @@ void zdb_store_attach_aio_context(ZdbStore *st, AioContext *ctx)
     zdb_pool_attach_aio_context(st->pool, ctx);
 }
 
-int coroutine_fn zdb_store_co_connect(ZdbStore *st)
+bool zdb_store_try_connect(ZdbStore *st)
 {
-    return zdb_pool_co_connect(st->pool);
+    return zdb_pool_try_connect(st->pool);
 }
 
 /* ------------------------------------------------------------------ */

@@ -32,8 +32,8 @@ void zdb_store_connect(ZdbStore *st, uint32_t blocksize, bool zero_marker,
 void zdb_store_close(ZdbStore *st);
 void zdb_store_detach_aio_context(ZdbStore *st);
 void zdb_store_attach_aio_context(ZdbStore *st, AioContext *ctx);
-/* Whether the server answers: 0 once a connection selected the namespace */
-int coroutine_fn zdb_store_co_connect(ZdbStore *st);
+/* Whether the server answers; if not known, a connection is started */
+bool zdb_store_try_connect(ZdbStore *st);
 
 /* What a fetched key held, for exact copies (catch-up, copy-on-read) */
 typedef enum ZdbKind {
