@@ -776,6 +776,122 @@ int coroutine_fn zdb_sides_co_exists(ZdbSides *sides, uint64_t first, int n,
 }
 
 /* ------------------------------------------------------------------ */
+/* Verify                                                              */
+/* ------------------------------------------------------------------ */
+
+static const char *zdb_kind_name(int8_t kind)
+{
+    return kind == ZDB_KIND_VALUE ? "data" :
+           kind == ZDB_KIND_MARKER ? "the zero marker" : "no key";
+}
+
+/*
+ * Compares blocks [first, first + n): each that differs is reported and
+ * listed in @diff, which gets the count in *ndiff.
+ */
+static int coroutine_fn zdb_sides_co_compare(ZdbSides *sides, ZdbSide *ref,
+                                             ZdbSide *other, uint64_t *blocks,
+                                             uint64_t n, uint64_t *diff,
+                                             uint64_t *ndiff, ZdbVerify *res)
+{
+    uint32_t bsz = sides->blocksize;
+    g_autofree uint8_t *ref_vals = g_malloc(n * bsz);
+    g_autofree uint8_t *other_vals = g_malloc(n * bsz);
+    g_autofree int8_t *ref_kinds = g_new0(int8_t, n);
+    g_autofree int8_t *other_kinds = g_new0(int8_t, n);
+    uint8_t *vals[2] = { ref_vals, other_vals };
+    int8_t *kinds[2] = { ref_kinds, other_kinds };
+    ZdbSide *side[2] = { ref, other };
+    uint64_t i;
+    int t, ret;
+
+    for (t = 0; t < 2; t++) {
+        ZdbFetch f = { .copy = vals[t], .kinds = kinds[t] };
+
+        ret = zdb_store_co_fetch(&side[t]->store, &f, blocks, n);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    *ndiff = 0;
+    for (i = 0; i < n; i++) {
+        bool known;
+
+        if (kinds[0][i] == kinds[1][i] &&
+            (kinds[0][i] != ZDB_KIND_VALUE ||
+             !memcmp(vals[0] + i * bsz, vals[1] + i * bsz, bsz))) {
+            continue;
+        }
+        known = test_bit(blocks[i], other->out_of_sync);
+        if (kinds[0][i] == kinds[1][i]) {
+            fprintf(stderr, "zdb: block %" PRIu64 " differs: the %s and "
+                    "the %s hold different data%s\n", blocks[i], ref->name,
+                    other->name, known ? " (known: being caught up)" : "");
+        } else {
+            fprintf(stderr, "zdb: block %" PRIu64 " differs: the %s holds "
+                    "%s, the %s holds %s%s\n", blocks[i], ref->name,
+                    zdb_kind_name(kinds[0][i]), other->name,
+                    zdb_kind_name(kinds[1][i]),
+                    known ? " (known: being caught up)" : "");
+        }
+        res->known += known;
+        diff[(*ndiff)++] = blocks[i];
+    }
+    res->differ += *ndiff;
+    return 0;
+}
+
+int coroutine_fn zdb_sides_co_verify(ZdbSides *sides, bool repair,
+                                     ZdbVerify *res, Error **errp)
+{
+    ZdbSide *ref = zdb_sides_reader(sides, NULL);
+    ZdbSide *other;
+    uint64_t blocks[ZDB_CATCHUP_BATCH], diff[ZDB_CATCHUP_BATCH];
+    uint64_t first, i, n, ndiff;
+    int ret = 0;
+
+    memset(res, 0, sizeof(*res));
+    if (sides->nsides < 2) {
+        return 0;
+    }
+    other = ref ? zdb_other_side(sides, ref) : NULL;
+    if (!ref || other->state == ZDB_SIDE_STATE_DOWN ||
+        other->state == ZDB_SIDE_STATE_SPLIT) {
+        error_setg(errp, "zdb: cannot compare the sides: the %s is %s",
+                   ref ? other->name : "primary",
+                   ref ? ZdbSideState_str(other->state) : "not in sync");
+        return -EIO;
+    }
+    for (first = 0; first < sides->nblocks && ret == 0; first += n) {
+        ZdbRange range;
+
+        n = MIN(ZDB_CATCHUP_BATCH, sides->nblocks - first);
+        for (i = 0; i < n; i++) {
+            blocks[i] = first + i;
+        }
+        /* no write may land between the comparison and the repair */
+        zdb_range_co_lock(sides->ranges, &range, first, first + n - 1, true);
+        ret = zdb_sides_co_compare(sides, ref, other, blocks, n, diff, &ndiff,
+                                   res);
+        if (ret == 0 && repair && ndiff) {
+            ret = zdb_store_co_copy(&ref->store, &other->store, diff, ndiff);
+            if (ret == 0) {
+                for (i = 0; i < ndiff; i++) {
+                    clear_bit(diff[i], other->out_of_sync);
+                }
+                res->repaired += ndiff;
+            }
+        }
+        zdb_range_unlock(sides->ranges, &range);
+        res->compared += n;
+    }
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "zdb: cannot compare the sides");
+    }
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
 /* Size                                                                */
 /* ------------------------------------------------------------------ */
 

@@ -168,6 +168,23 @@ int coroutine_fn zdb_sides_co_fetch(ZdbSides *sides, ZdbFetch *f,
 int coroutine_fn zdb_sides_co_put(ZdbSides *sides, const ZdbBlocks *blocks,
                                   const ZdbValues *v);
 
+/* What a comparison of the two sides found */
+typedef struct ZdbVerify {
+    uint64_t compared;          /* blocks */
+    uint64_t differ;            /* blocks that differ */
+    uint64_t known;             /* of those, already known to be lacking */
+    uint64_t repaired;
+} ZdbVerify;
+
+/*
+ * Compares the two sides block by block, as DRBD's online verify does,
+ * and reports each block that differs; with @repair, copies it from the
+ * side in sync (the primary when both are).  Fails when a side cannot be
+ * read.
+ */
+int coroutine_fn zdb_sides_co_verify(ZdbSides *sides, bool repair,
+                                     ZdbVerify *res, Error **errp);
+
 /* EXISTS on a side in sync */
 int coroutine_fn zdb_sides_co_exists(ZdbSides *sides, uint64_t first, int n,
                                      int8_t *out);

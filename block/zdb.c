@@ -633,6 +633,39 @@ zdb_co_invalidate_cache(BlockDriverState *bs, Error **errp)
     zdb_co_leave_home(s, caller);
 }
 
+/*
+ * qemu-img check on a disk with a backup: are the two sides equal?  With
+ * -r all, what differs is copied from the side in sync.
+ */
+static int coroutine_fn GRAPH_RDLOCK
+zdb_co_check(BlockDriverState *bs, BdrvCheckResult *result,
+             BdrvCheckMode fix)
+{
+    BDRVZdbState *s = bs->opaque;
+    bool repair = fix & BDRV_FIX_ERRORS;
+    AioContext *caller = zdb_co_enter_home(s);
+    Error *err = NULL;
+    ZdbVerify v;
+    int ret;
+
+    ret = zdb_sides_co_verify(&s->sides, repair, &v, &err);
+    zdb_co_leave_home(s, caller);
+    if (ret < 0) {
+        error_report_err(err);
+        result->check_errors++;
+        return ret;
+    }
+    result->corruptions = v.differ - v.repaired;
+    result->corruptions_fixed = v.repaired;
+    result->image_end_offset = s->sides.size;
+    if (s->sides.nsides > 1) {
+        fprintf(stderr, "zdb: compared %" PRIu64 " blocks of the primary "
+                "and the backup: %" PRIu64 " differ%s\n", v.compared,
+                v.differ, repair ? ", copied from the side in sync" : "");
+    }
+    return 0;
+}
+
 /* The disk is handed over (migration): it writes no metadata any more */
 static int GRAPH_RDLOCK zdb_inactivate(BlockDriverState *bs)
 {
@@ -916,6 +949,7 @@ static int zdb_has_zero_init(BlockDriverState *bs)
     .bdrv_co_truncate           = zdb_co_truncate,                  \
     .bdrv_co_invalidate_cache   = zdb_co_invalidate_cache,          \
     .bdrv_inactivate            = zdb_inactivate,                   \
+    .bdrv_co_check              = zdb_co_check,                     \
     .bdrv_refresh_limits        = zdb_refresh_limits,               \
     .bdrv_refresh_filename      = zdb_refresh_filename,             \
     .bdrv_detach_aio_context    = zdb_detach_aio_context,           \
