@@ -1007,11 +1007,12 @@ static void coroutine_fn zdb_co_finish_catch_up(ZdbSides *sides,
 {
     int ret = 0;
 
-    bitmap_zero(sides->recorded, sides->nchunks);
-    while (ret == 0 && sides->record_busy) {
+    while (sides->record_busy) {
         qemu_co_queue_wait(&sides->record_waiters, NULL);
     }
     sides->record_busy = true;
+    /* a write of the record that began while it was down skipped it */
+    bitmap_zero(sides->recorded, sides->nchunks);
     ret = zdb_sides_co_write_record(sides);
     sides->record_busy = false;
     qemu_co_queue_restart_all(&sides->record_waiters);
