@@ -679,15 +679,74 @@ static int GRAPH_RDLOCK zdb_inactivate(BlockDriverState *bs)
 /* Open and close                                                      */
 /* ------------------------------------------------------------------ */
 
+/* The stores own the addresses from here on */
+static void zdb_take_options(BDRVZdbState *s, ZdbOptions *o, int flags)
+{
+    s->sides.side[0].store.addr = o->disk;
+    if (o->thin.namespace) {
+        s->thin.addr = o->thin;
+        s->has_thin = true;
+    }
+    if (o->backup.namespace) {
+        s->sides.side[1].store.addr = o->backup;
+        s->sides.nsides = 2;
+    }
+    s->thin_copy_on_read = o->thin_copy_on_read;
+    s->keep = o->keep;
+    s->sides.inactive = flags & BDRV_O_INACTIVE;
+    s->reconnect_delay_ms = (int64_t)o->reconnect_delay_s * 1000;
+}
+
+/*
+ * Asks each namespace what it records, decides which side is current,
+ * and settles the geometry from that side and the base.
+ */
+static int zdb_probe_all(BDRVZdbState *s, const ZdbOptions *o,
+                         ZdbProbe *primary, ZdbProbe *backup, ZdbProbe *thin,
+                         ZdbMeta *g, Error **errp)
+{
+    const ZdbProbe *recorded[2] = { NULL, thin };
+
+    if (!zdb_sides_probe(&s->sides, o->open_timeout_s, o->probe_timeout_s,
+                         primary, backup, errp)) {
+        return -EIO;
+    }
+    if (s->has_thin &&
+        !zdb_store_probe(&s->thin.addr, o->open_timeout_s,
+                         o->probe_timeout_s, thin, errp)) {
+        return -EIO;
+    }
+    recorded[0] = zdb_sides_decide(&s->sides, primary, backup, o->keep,
+                                   errp);
+    if (!recorded[0] ||
+        !zdb_settle_geometry(o, recorded, s->has_thin ? 2 : 1, g, errp)) {
+        return -EINVAL;
+    }
+    zdb_sides_set_geometry(&s->sides, g->size, g->blocksize);
+    return 0;
+}
+
+static void zdb_connect_all(BDRVZdbState *s, const ZdbOptions *o,
+                            bool read_only)
+{
+    s->ctx = bdrv_get_aio_context(s->bs);
+    /* zeroing a block of a disk on a base must hide the base's block */
+    zdb_sides_connect(&s->sides, s->has_thin, o->connections, o->timeout_s,
+                      !read_only, s->ctx);
+    if (s->has_thin) {
+        /* only ever read: the base is shared by many disks */
+        zdb_store_connect(&s->thin, s->sides.blocksize, false,
+                          o->connections, o->timeout_s, s->ctx);
+    }
+}
+
 static int zdb_open(BlockDriverState *bs, QDict *options, int flags,
                     Error **errp)
 {
-    ERRP_GUARD();
     BDRVZdbState *s = bs->opaque;
     ZdbProbe primary = { .role = "disk" };
     ZdbProbe backup = { .role = "backup" };
     ZdbProbe thin = { .role = "thin base" };
-    const ZdbProbe *recorded[2] = { NULL, &thin };
     ZdbOptions o;
     ZdbMeta g;
     int ret;
@@ -698,69 +757,24 @@ static int zdb_open(BlockDriverState *bs, QDict *options, int flags,
     if (!zdb_options_parse(options, &o, errp)) {
         return -EINVAL;
     }
-    /* the stores own the addresses from here on */
-    s->sides.side[0].store.addr = o.disk;
-    if (o.thin.namespace) {
-        s->thin.addr = o.thin;
-        s->has_thin = true;
-    }
-    if (o.backup.namespace) {
-        s->sides.side[1].store.addr = o.backup;
-        s->sides.nsides = 2;
-    }
-    s->thin_copy_on_read = o.thin_copy_on_read;
-    s->keep = o.keep;
-    s->sides.inactive = flags & BDRV_O_INACTIVE;
-    s->reconnect_delay_ms = (int64_t)o.reconnect_delay_s * 1000;
-
-    ret = -EIO;
-    if (!zdb_sides_probe(&s->sides, o.open_timeout_s, o.probe_timeout_s,
-                         &primary, &backup, errp)) {
-        goto fail;
-    }
-    if (s->has_thin &&
-        !zdb_store_probe(&s->thin.addr, o.open_timeout_s, o.probe_timeout_s,
-                         &thin, errp)) {
-        goto fail;
-    }
-    ret = -EINVAL;
-    /* what the current side records counts, and the base must agree */
-    recorded[0] = zdb_sides_decide(&s->sides, &primary, &backup,
-                                               o.keep, errp);
-    if (!recorded[0] ||
-        !zdb_settle_geometry(&o, recorded, s->has_thin ? 2 : 1, &g, errp)) {
-        goto fail;
-    }
-    zdb_sides_set_geometry(&s->sides, g.size, g.blocksize);
-    if (primary.read_only || backup.read_only) {
+    zdb_take_options(s, &o, flags);
+    ret = zdb_probe_all(s, &o, &primary, &backup, &thin, &g, errp);
+    if (ret == 0 && (primary.read_only || backup.read_only)) {
         ret = bdrv_apply_auto_read_only(bs, "zdb: the namespace is read-only "
                                         "for this client (protected without "
                                         "password, or locked)", errp);
-        if (ret < 0) {
-            goto fail;
-        }
     }
-    zdb_sides_settle(&s->sides, &primary, &backup, bdrv_is_read_only(bs));
-
-    s->ctx = bdrv_get_aio_context(bs);
-    /* zeroing a block of a disk on a base must hide the base's block */
-    zdb_sides_connect(&s->sides, s->has_thin, o.connections, o.timeout_s,
-                      !bdrv_is_read_only(bs), s->ctx);
-    if (s->has_thin) {
-        /* only ever read: the base is shared by many disks */
-        zdb_store_connect(&s->thin, g.blocksize, false, o.connections,
-                          o.timeout_s, s->ctx);
+    if (ret == 0) {
+        zdb_sides_settle(&s->sides, &primary, &backup,
+                         bdrv_is_read_only(bs));
+        zdb_connect_all(s, &o, bdrv_is_read_only(bs));
+        bs->supported_zero_flags = BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK;
+        trace_zdb_open(bs, s->sides.side[0].store.addr.namespace, g.size,
+                       g.blocksize, o.connections);
+    } else {
+        zdb_sides_close(&s->sides);
+        zdb_store_close(&s->thin);
     }
-    bs->supported_zero_flags = BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK;
-    trace_zdb_open(bs, s->sides.side[0].store.addr.namespace, g.size,
-                   g.blocksize, o.connections);
-    ret = 0;
-    goto out;
-
-fail:
-    zdb_sides_close(&s->sides);
-    zdb_store_close(&s->thin);
-out:
     zdb_probe_clear(&primary);
     zdb_probe_clear(&backup);
     zdb_probe_clear(&thin);
