@@ -71,27 +71,33 @@ def qemu_imgs():
     return imgs
 
 
-def run(cmd, timeout=300, env=None):
-    """Run cmd, log it with its output, return stdout; Failed unless exit 0.
+def retry_relinked(start):
+    """start(), again while the binary it runs is missing or busy.
 
-    The lead may relink build/qemu-* while this runs: a binary that is
-    briefly missing or busy is waited for, up to two minutes."""
-    log('$ ' + ' '.join(map(str, cmd)))
+    The lead may relink build/qemu-* while a run goes on: a binary that
+    is briefly missing or busy is waited for, up to two minutes."""
     deadline = time.monotonic() + 120
     while True:
         try:
-            p = subprocess.run(list(map(str, cmd)), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, timeout=timeout,
-                               text=True, env=env)
-            break
+            return start()
         except OSError as e:
             if e.errno not in (errno.ENOENT, errno.EACCES, errno.ETXTBSY) \
                or time.monotonic() > deadline:
-                raise Failed('%s: %s' % (cmd[0], e))
+                raise Failed('%s: %s' % (e.filename, e))
             time.sleep(2)
-        except subprocess.TimeoutExpired:
-            raise Failed('timed out after %d s: %s'
-                         % (timeout, ' '.join(map(str, cmd))))
+
+
+def run(cmd, timeout=300, env=None):
+    """Run cmd, log it with its output, return stdout; Failed unless
+    exit 0."""
+    log('$ ' + ' '.join(map(str, cmd)))
+    try:
+        p = retry_relinked(lambda: subprocess.run(
+            list(map(str, cmd)), stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, timeout=timeout, text=True, env=env))
+    except subprocess.TimeoutExpired:
+        raise Failed('timed out after %d s: %s'
+                     % (timeout, ' '.join(map(str, cmd))))
     log(p.stdout + p.stderr)
     if p.returncode != 0:
         err = (p.stderr.strip() or p.stdout.strip()).splitlines()
@@ -109,7 +115,8 @@ def run_rusage(cmd, timeout=600):
     log('$ ' + ' '.join(map(str, cmd)))
     with open(os.path.join(OUT, 'bench.log'), 'a') as lf:
         t0 = time.monotonic()
-        p = subprocess.Popen(list(map(str, cmd)), stdout=lf, stderr=lf)
+        p = retry_relinked(lambda: subprocess.Popen(list(map(str, cmd)),
+                                                    stdout=lf, stderr=lf))
         deadline = t0 + timeout
         while True:
             pid, status, ru = os.wait4(p.pid, os.WNOHANG)
