@@ -36,6 +36,8 @@ typedef struct ZdbReadyWaiter {
 
 struct ZdbConn {
     const ZdbAddr *addr;
+    uint64_t *reconnects;   /* the pool's count, see ZdbPool */
+    bool had_session;
     AioContext *ctx;
     redisAsyncContext *ac;
     int fd;
@@ -334,6 +336,8 @@ static int zdb_conn_hello_done(ZdbCmd *cmd, redisReply *reply)
         redisAsyncDisconnect(conn->ac);
     } else {
         conn->ready = true;
+        *conn->reconnects += conn->had_session;
+        conn->had_session = true;
     }
     zdb_conn_wake_waiters(conn, ret);
     return ret;
@@ -598,6 +602,7 @@ ZdbPool *zdb_pool_new(const ZdbAddr *addr, int n, int timeout_s,
     pool->conns = g_new0(ZdbConn *, n);
     for (i = 0; i < n; i++) {
         pool->conns[i] = zdb_conn_new(addr, timeout_s, ctx);
+        pool->conns[i]->reconnects = &pool->reconnects;
     }
     return pool;
 }

@@ -54,6 +54,11 @@ typedef struct ZdbPool {
     int n;
     unsigned next;
     ZdbConn **conns;
+    /*
+     * Sessions opened on a connection that had one before: while it was
+     * away, another client may have changed the namespace.
+     */
+    uint64_t reconnects;
 } ZdbPool;
 
 ZdbPool *zdb_pool_new(const ZdbAddr *addr, int n, int timeout_s,

@@ -106,6 +106,9 @@ static int zdb_fetch_value(ZdbFetchCmd *fc, const uint64_t *pblock,
     if (f->qiov) {
         zdb_fetch_slice(fc, block, &boff, &qoff, &len);
     }
+    if (f->exists && v->type != REDIS_REPLY_ERROR) {
+        f->exists[idx] = v->type != REDIS_REPLY_NIL;
+    }
     if (v->type == REDIS_REPLY_NIL && f->missing) {
         f->missing[idx] = true;
         return 0;
@@ -676,6 +679,22 @@ static int zdb_read_geometry(redisContext *c, const ZdbAddr *addr,
     return ret;
 }
 
+/* DBSIZE: the keys the namespace holds, -1 when the server will not say */
+static long long zdb_count_keys(redisContext *c, const ZdbAddr *addr)
+{
+    const char *argv[] = { "DBSIZE" };
+    redisReply *r = zdb_sync_command(c, addr, NULL, 1, argv, NULL);
+    long long keys = -1;
+
+    if (r && r->type == REDIS_REPLY_INTEGER) {
+        keys = r->integer;
+    }
+    if (r) {
+        freeReplyObject(r);
+    }
+    return keys;
+}
+
 /* The out-of-sync record that @p's metadata announces, into p->record */
 static bool zdb_read_record_sync(redisContext *c, const ZdbAddr *addr,
                                  ZdbProbe *p, Error **errp)
@@ -702,6 +721,7 @@ static bool zdb_read_record_sync(redisContext *c, const ZdbAddr *addr,
         if (r->type == REDIS_REPLY_STRING) {
             zdb_record_page_decode((const uint8_t *)r->str, r->len, page,
                                    p->record, p->record_chunks);
+            p->record_pages++;
         } else if (r->type != REDIS_REPLY_NIL) {
             error_setg(errp, "zdb: namespace '%s': cannot read the "
                        "out-of-sync record: %s", addr->namespace,
@@ -747,6 +767,7 @@ bool zdb_store_probe(const ZdbAddr *addr, int open_timeout_s,
     if (p->found && !zdb_read_record_sync(c, addr, p, errp)) {
         goto out;
     }
+    p->empty = zdb_count_keys(c, addr) == p->found + p->record_pages;
     ok = true;
 out:
     if (!ok) {
@@ -815,8 +836,6 @@ int zdb_store_create(const ZdbAddr *addr, const ZdbMeta *g, Error **errp)
 {
     ZdbMeta old;
     redisContext *c;
-    redisReply *r;
-    const char *dbsize[] = { "DBSIZE" };
     bool read_only;
     long long keys;
     int found, ret = -EIO;
@@ -839,12 +858,7 @@ int zdb_store_create(const ZdbAddr *addr, const ZdbMeta *g, Error **errp)
         goto out;
     }
     found = zdb_read_geometry(c, addr, &old, NULL);
-    r = zdb_sync_command(c, addr, errp, 1, dbsize, NULL);
-    if (!r) {
-        goto out;
-    }
-    keys = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-    freeReplyObject(r);
+    keys = zdb_count_keys(c, addr);
     if (keys < 0) {
         error_setg(errp, "zdb: namespace '%s': DBSIZE failed",
                    addr->namespace);

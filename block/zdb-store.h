@@ -32,6 +32,12 @@ void zdb_store_connect(ZdbStore *st, uint32_t blocksize, bool zero_marker,
 void zdb_store_close(ZdbStore *st);
 void zdb_store_detach_aio_context(ZdbStore *st);
 void zdb_store_attach_aio_context(ZdbStore *st, AioContext *ctx);
+/* How often a connection of the store came back (see ZdbPool) */
+static inline uint64_t zdb_store_reconnects(const ZdbStore *st)
+{
+    return st->pool ? st->pool->reconnects : 0;
+}
+
 /* Whether the server answers; if not known, a connection is started */
 bool zdb_store_try_connect(ZdbStore *st);
 
@@ -56,6 +62,7 @@ typedef struct ZdbFetch {
     bool *missing;
     uint8_t *copy;
     int8_t *kinds;
+    int8_t *exists;         /* if set: 1 for a key, 0 for none, per block */
 } ZdbFetch;
 
 /* Fetches the @n blocks of @blocks: GET, or MGETs spread over the pool */
@@ -132,6 +139,8 @@ typedef struct ZdbProbe {
     bool read_only;
     unsigned long *record;  /* its out-of-sync record, with g.chunk_blocks */
     uint64_t record_chunks;
+    uint32_t record_pages;  /* keys of the record that exist */
+    bool empty;             /* no block: nothing but metadata and record */
 } ZdbProbe;
 
 void zdb_probe_clear(ZdbProbe *p);

@@ -11,7 +11,9 @@
  * only the ones under it:
  *
  *   zdb-options.c   options, filenames, geometry settling, create
+ *   zdb-disk.c      what the guest sees: sides, thin base, knowledge
  *   zdb-sides.c     primary and backup: failover, fan-out, catch-up
+ *   zdb-known.c     which blocks a namespace holds, as far as known
  *   zdb-range.c     the lock on ranges of blocks that writes hold
  *   zdb-store.c     the blocks and metadata of one namespace
  *   zdb-conn.c      hiredis connections driven by an AioContext
@@ -31,7 +33,7 @@
 #include "block/block-io.h"
 #include "block/block_int.h"
 #include "block/zdb-options.h"
-#include "block/zdb-sides.h"
+#include "block/zdb-disk.h"
 #include "trace.h"
 
 /*
@@ -58,19 +60,13 @@
 typedef struct BDRVZdbState {
     /* Set at open, read-only afterwards */
     BlockDriverState *bs;
-    bool has_thin;
-    bool thin_copy_on_read;
     int64_t reconnect_delay_ms;
     ZdbKeep keep;               /* split-brain-keep, for activation too */
 
     AioContext *ctx;
 
-    /* The disk's namespaces (primary, backup) and its geometry */
-    ZdbSides sides;
-    /* The read-only base that blocks missing from the disk are read from */
-    ZdbStore thin;
-    /* The blocks that writes in flight hold */
-    ZdbRangeLock ranges;
+    /* The disk's namespaces, its base, its range lock and geometry */
+    ZdbDisk disk;
     /* reconnect-delay ran out: requests fail at once until one succeeds */
     bool fail_fast;
 } BDRVZdbState;
@@ -128,7 +124,7 @@ static bool coroutine_fn zdb_co_will_retry(BDRVZdbState *s, ZdbRetry *r,
         s->fail_fast = true;
         return false;
     }
-    trace_zdb_reconnect(s->sides.side[0].store.addr.namespace, ++r->attempt);
+    trace_zdb_reconnect(s->disk.sides.side[0].store.addr.namespace, ++r->attempt);
     qemu_co_sleep_ns(QEMU_CLOCK_REALTIME, ZDB_RETRY_INTERVAL_MS * SCALE_MS);
     return true;
 }
@@ -146,101 +142,14 @@ static int zdb_retry_end(BDRVZdbState *s, int ret)
 /* Reads                                                               */
 /* ------------------------------------------------------------------ */
 
-/*
- * Copy-on-read: of the @n blocks fetched from the base (@kinds, @vals),
- * the ones it holds go into the disk as well.
- */
-static int coroutine_fn zdb_co_keep_base_blocks(BDRVZdbState *s,
-                                                uint64_t *blocks, uint64_t n,
-                                                int8_t *kinds, uint8_t *vals)
-{
-    uint32_t bsz = s->sides.blocksize;
-    ZdbBlocks list = { .list = blocks };
-    ZdbValues v = { .kinds = kinds, .vals = vals };
-    uint64_t i;
-
-    for (i = 0; i < n; i++) {
-        if (kinds[i] != ZDB_KIND_VALUE) {
-            continue;
-        }
-        if (list.n != i) {
-            blocks[list.n] = blocks[i];
-            kinds[list.n] = kinds[i];
-            memcpy(vals + list.n * bsz, vals + i * bsz, bsz);
-        }
-        list.n++;
-    }
-    return list.n ? zdb_sides_co_put(&s->sides, &list, &v) : 0;
-}
-
-/*
- * Reads [offset, offset + bytes): one batch from the disk's namespace,
- * then one batch from the thin base for the blocks the disk lacks.  With
- * @copy, base blocks are also written to the disk (the caller holds the
- * range exclusively).
- */
-static int coroutine_fn zdb_co_read(BDRVZdbState *s, int64_t offset,
-                                    int64_t bytes, QEMUIOVector *qiov,
-                                    bool copy)
-{
-    uint32_t bsz = s->sides.blocksize;
-    ZdbFetch f = { .qiov = qiov, .offset = offset, .bytes = bytes };
-    uint64_t first = offset / bsz;
-    uint64_t n = (offset + bytes - 1) / bsz - first + 1;
-    uint64_t blocks_here[ZDB_STACK_BLOCKS];
-    bool missing_here[ZDB_STACK_BLOCKS] = { false };
-    g_autofree uint64_t *blocks_heap = NULL;
-    g_autofree bool *missing_heap = NULL;
-    g_autofree uint8_t *vals = NULL;
-    g_autofree int8_t *kinds = NULL;
-    uint64_t *blocks = blocks_here;
-    uint64_t i, m;
-    int ret;
-
-    if (n > ZDB_STACK_BLOCKS) {
-        blocks = blocks_heap = g_new(uint64_t, n);
-    }
-    for (i = 0; i < n; i++) {
-        blocks[i] = first + i;
-    }
-    if (s->has_thin) {
-        f.missing = n > ZDB_STACK_BLOCKS ? (missing_heap = g_new0(bool, n))
-                                         : missing_here;
-    }
-    ret = zdb_sides_co_fetch(&s->sides, &f, blocks, n);
-    if (ret < 0 || !s->has_thin) {
-        return ret;
-    }
-
-    for (i = m = 0; i < n; i++) {
-        if (f.missing[i]) {
-            blocks[m++] = first + i;
-        }
-    }
-    if (m == 0) {
-        return 0;
-    }
-    f.missing = NULL;
-    if (copy) {
-        f.copy = vals = g_malloc((size_t)m * bsz);
-        f.kinds = kinds = g_new0(int8_t, m);
-    }
-    ret = zdb_store_co_fetch(&s->thin, &f, blocks, m);
-    if (ret < 0 || !copy) {
-        return ret;
-    }
-    return zdb_co_keep_base_blocks(s, blocks, m, kinds, vals);
-}
-
 static int coroutine_fn GRAPH_RDLOCK
 zdb_co_preadv(BlockDriverState *bs, int64_t offset, int64_t bytes,
               QEMUIOVector *qiov, BdrvRequestFlags flags)
 {
     BDRVZdbState *s = bs->opaque;
-    bool copy = s->thin_copy_on_read && !bdrv_is_read_only(bs);
+    bool copy = s->disk.thin_copy_on_read && !bdrv_is_read_only(bs);
     ZdbRetry retry = { 0 };
     AioContext *caller;
-    ZdbRange range;
     int ret;
 
     trace_zdb_co_preadv(bs, offset, bytes);
@@ -248,17 +157,9 @@ zdb_co_preadv(BlockDriverState *bs, int64_t offset, int64_t bytes,
         return 0;
     }
     caller = zdb_co_enter_home(s);
-    /* a block copied from the base must not land after a guest write */
-    if (copy) {
-        zdb_range_co_lock(&s->ranges, &range, offset / s->sides.blocksize,
-                          (offset + bytes - 1) / s->sides.blocksize, true);
-    }
     do {
-        ret = zdb_co_read(s, offset, bytes, qiov, copy);
+        ret = zdb_disk_co_read(&s->disk, offset, bytes, qiov, copy);
     } while (zdb_co_will_retry(s, &retry, ret));
-    if (copy) {
-        zdb_range_unlock(&s->ranges, &range);
-    }
     ret = zdb_retry_end(s, ret);
     zdb_co_leave_home(s, caller);
     return ret;
@@ -267,94 +168,6 @@ zdb_co_preadv(BlockDriverState *bs, int64_t offset, int64_t bytes,
 /* ------------------------------------------------------------------ */
 /* Writes                                                              */
 /* ------------------------------------------------------------------ */
-
-/*
- * Reads block @block whole into @buf and lays @len bytes of @qiov from
- * @qoff (zeros when @qiov is NULL) over it at @boff.
- */
-static int coroutine_fn zdb_co_patch_block(BDRVZdbState *s, uint64_t block,
-                                           uint8_t *buf, size_t boff,
-                                           QEMUIOVector *qiov, size_t qoff,
-                                           size_t len)
-{
-    uint32_t bsz = s->sides.blocksize;
-    QEMUIOVector local;
-    int ret;
-
-    qemu_iovec_init_buf(&local, buf, bsz);
-    ret = zdb_co_read(s, block * bsz, bsz, &local, false);
-    if (ret < 0) {
-        return ret;
-    }
-    if (qiov) {
-        qemu_iovec_to_buf(qiov, qoff, buf + boff, len);
-    } else {
-        memset(buf + boff, 0, len);
-    }
-    return 0;
-}
-
-/*
- * Writes [offset, offset + bytes) from @qiov (zeros when NULL).  A block
- * only partly covered is read, patched and written whole, holding its
- * range exclusively so that no other write to it interleaves.
- */
-static int coroutine_fn zdb_co_write(BDRVZdbState *s, int64_t offset,
-                                     int64_t bytes, QEMUIOVector *qiov)
-{
-    uint32_t bsz = s->sides.blocksize;
-    uint64_t first = offset / bsz;
-    uint64_t last = (offset + bytes - 1) / bsz;
-    size_t head = offset % bsz;
-    size_t tail = (offset + bytes) % bsz;
-    g_autofree uint8_t *head_buf = NULL;
-    g_autofree uint8_t *tail_buf = NULL;
-    ZdbBlocks blocks = { .first = first, .n = last - first + 1 };
-    ZdbValues v = { .qiov = qiov };
-    ZdbRange range;
-    int ret = 0;
-
-    /*
-     * With a backup, writes to one block are ordered, so that both sides
-     * apply them in the same order.
-     */
-    zdb_range_co_lock(&s->ranges, &range, first, last,
-                      head || tail || s->sides.nsides > 1);
-    if (head || (first == last && tail)) {
-        size_t len = MIN(bytes, bsz - head);
-
-        v.head = head_buf = g_malloc(bsz);
-        v.qiov_offset = len;
-        ret = zdb_co_patch_block(s, first, head_buf, head, qiov, 0, len);
-    }
-    if (ret == 0 && tail && !(first == last && head_buf)) {
-        v.tail = tail_buf = g_malloc(bsz);
-        ret = zdb_co_patch_block(s, last, tail_buf, 0, qiov, bytes - tail,
-                                 tail);
-    }
-    if (ret == 0) {
-        ret = zdb_sides_co_put(&s->sides, &blocks, &v);
-    }
-    zdb_range_unlock(&s->ranges, &range);
-    return ret;
-}
-
-/*
- * A write past the end grows the disk, as a file grows: formats such as
- * qcow2 create their image on an empty protocol node and write their
- * metadata past its end.  The new size is recorded, and every map of the
- * blocks grown, before the write is sent.
- */
-static int coroutine_fn zdb_co_grow(BDRVZdbState *s, uint64_t end)
-{
-    if (end <= s->sides.size) {
-        return 0;
-    }
-    if (s->has_thin) {
-        return -ENOSPC;     /* the base's geometry is the disk's */
-    }
-    return zdb_sides_co_grow(&s->sides, end);
-}
 
 static int coroutine_fn GRAPH_RDLOCK
 zdb_co_pwritev(BlockDriverState *bs, int64_t offset, int64_t bytes,
@@ -371,27 +184,13 @@ zdb_co_pwritev(BlockDriverState *bs, int64_t offset, int64_t bytes,
     }
     caller = zdb_co_enter_home(s);
     do {
-        ret = zdb_co_grow(s, offset + bytes);
+        ret = zdb_disk_co_grow(&s->disk, offset + bytes);
         if (ret == 0) {
-            ret = zdb_co_write(s, offset, bytes, qiov);
+            ret = zdb_disk_co_write(&s->disk, offset, bytes, qiov);
         }
     } while (zdb_co_will_retry(s, &retry, ret));
     ret = zdb_retry_end(s, ret);
     zdb_co_leave_home(s, caller);
-    return ret;
-}
-
-/* Zeroes whole blocks [first, last]: see zdb_store_co_put */
-static int coroutine_fn zdb_co_drop(BDRVZdbState *s, uint64_t first,
-                                    uint64_t last)
-{
-    ZdbBlocks blocks = { .first = first, .n = last - first + 1 };
-    ZdbRange range;
-    int ret;
-
-    zdb_range_co_lock(&s->ranges, &range, first, last, s->sides.nsides > 1);
-    ret = zdb_sides_co_put(&s->sides, &blocks, NULL);
-    zdb_range_unlock(&s->ranges, &range);
     return ret;
 }
 
@@ -400,7 +199,7 @@ zdb_co_pwrite_zeroes(BlockDriverState *bs, int64_t offset, int64_t bytes,
                      BdrvRequestFlags flags)
 {
     BDRVZdbState *s = bs->opaque;
-    uint32_t bsz = s->sides.blocksize;
+    uint32_t bsz = s->disk.sides.blocksize;
     ZdbRetry retry = { 0 };
     AioContext *caller;
     int ret;
@@ -412,9 +211,10 @@ zdb_co_pwrite_zeroes(BlockDriverState *bs, int64_t offset, int64_t bytes,
     }
     caller = zdb_co_enter_home(s);
     do {
-        ret = zdb_co_grow(s, offset + bytes);
+        ret = zdb_disk_co_grow(&s->disk, offset + bytes);
         if (ret == 0) {
-            ret = zdb_co_drop(s, offset / bsz, (offset + bytes) / bsz - 1);
+            ret = zdb_disk_co_drop(&s->disk, offset / bsz,
+                                   (offset + bytes) / bsz - 1);
         }
     } while (zdb_co_will_retry(s, &retry, ret));
     ret = zdb_retry_end(s, ret);
@@ -427,8 +227,8 @@ static int coroutine_fn GRAPH_RDLOCK
 zdb_co_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes)
 {
     BDRVZdbState *s = bs->opaque;
-    uint64_t first = DIV_ROUND_UP(offset, s->sides.blocksize);
-    uint64_t end = (offset + bytes) / s->sides.blocksize;
+    uint64_t first = DIV_ROUND_UP(offset, s->disk.sides.blocksize);
+    uint64_t end = (offset + bytes) / s->disk.sides.blocksize;
     ZdbRetry retry = { 0 };
     AioContext *caller;
     int ret;
@@ -439,7 +239,7 @@ zdb_co_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes)
     }
     caller = zdb_co_enter_home(s);
     do {
-        ret = zdb_co_drop(s, first, end - 1);
+        ret = zdb_disk_co_drop(&s->disk, first, end - 1);
     } while (zdb_co_will_retry(s, &retry, ret));
     ret = zdb_retry_end(s, ret);
     zdb_co_leave_home(s, caller);
@@ -452,7 +252,7 @@ static int coroutine_fn GRAPH_RDLOCK zdb_co_flush(BlockDriverState *bs)
     BDRVZdbState *s = bs->opaque;
     AioContext *caller = zdb_co_enter_home(s);
 
-    zdb_range_co_wait_older(&s->ranges);
+    zdb_disk_co_flush(&s->disk);
     zdb_co_leave_home(s, caller);
     return 0;
 }
@@ -461,56 +261,13 @@ static int coroutine_fn GRAPH_RDLOCK zdb_co_flush(BlockDriverState *bs)
 /* Block status                                                        */
 /* ------------------------------------------------------------------ */
 
-/* How many entries from the first have its value */
-static int zdb_run(const int8_t *v, int n)
-{
-    int i;
-
-    for (i = 1; i < n && v[i] == v[0]; i++) {
-        /* count */
-    }
-    return i;
-}
-
-/*
- * Whether block @first is data, and for how many blocks that holds (at
- * most @n): blocks in the disk's namespace are data; blocks only in the
- * thin base are data too (a copy must take them: it is a full disk);
- * blocks in neither read as zeros.
- */
-static int coroutine_fn zdb_co_status(BDRVZdbState *s, uint64_t first, int n,
-                                      bool *data, int *run)
-{
-    g_autofree int8_t *own = g_new(int8_t, n);
-    g_autofree int8_t *base = NULL;
-    int ret;
-
-    ret = zdb_sides_co_exists(&s->sides, first, n, own);
-    if (ret < 0) {
-        return ret;
-    }
-    *run = zdb_run(own, n);
-    *data = own[0];
-    if (*data || !s->has_thin) {
-        return 0;
-    }
-    base = g_new(int8_t, *run);
-    ret = zdb_store_co_exists(&s->thin, first, *run, base);
-    if (ret < 0) {
-        return ret;
-    }
-    *run = zdb_run(base, *run);
-    *data = base[0];
-    return 0;
-}
-
 static int coroutine_fn GRAPH_RDLOCK
 zdb_co_block_status(BlockDriverState *bs, bool want_zero, int64_t offset,
                     int64_t bytes, int64_t *pnum, int64_t *map,
                     BlockDriverState **file)
 {
     BDRVZdbState *s = bs->opaque;
-    uint32_t bsz = s->sides.blocksize;
+    uint32_t bsz = s->disk.sides.blocksize;
     uint64_t first = offset / bsz;
     int n = MIN((offset + bytes - 1) / bsz - first + 1, ZDB_STATUS_BLOCKS);
     ZdbRetry retry = { 0 };
@@ -520,7 +277,7 @@ zdb_co_block_status(BlockDriverState *bs, bool want_zero, int64_t offset,
 
     caller = zdb_co_enter_home(s);
     do {
-        ret = zdb_co_status(s, first, n, &data, &run);
+        ret = zdb_disk_co_status(&s->disk, first, n, &data, &run);
     } while (zdb_co_will_retry(s, &retry, ret));
     ret = zdb_retry_end(s, ret);
     zdb_co_leave_home(s, caller);
@@ -541,40 +298,7 @@ static int64_t coroutine_fn GRAPH_RDLOCK zdb_co_getlength(BlockDriverState *bs)
 {
     BDRVZdbState *s = bs->opaque;
 
-    return s->sides.size;
-}
-
-/*
- * Growing again must read zeros: a shrink drops the blocks past the new
- * end and zeroes the tail of a new partial last block.
- */
-static int coroutine_fn zdb_co_drop_past(BDRVZdbState *s, uint64_t size,
-                                         Error **errp)
-{
-    uint32_t bsz = s->sides.blocksize;
-    uint64_t old_blocks = DIV_ROUND_UP(s->sides.size, bsz);
-    uint64_t new_blocks = DIV_ROUND_UP(size, bsz);
-    uint64_t tail = size % bsz;
-    int ret;
-
-    if (old_blocks > new_blocks) {
-        ret = zdb_co_drop(s, new_blocks, old_blocks - 1);
-        if (ret < 0) {
-            error_setg_errno(errp, -ret, "zdb: cannot drop blocks past the "
-                             "new end");
-            return ret;
-        }
-    }
-    if (tail) {
-        ret = zdb_co_write(s, size, MIN(s->sides.size - size, bsz - tail),
-                           NULL);
-        if (ret < 0) {
-            error_setg_errno(errp, -ret, "zdb: cannot zero the tail of the "
-                             "last block");
-            return ret;
-        }
-    }
-    return 0;
+    return s->disk.sides.size;
 }
 
 static int coroutine_fn GRAPH_RDLOCK
@@ -583,14 +307,14 @@ zdb_co_truncate(BlockDriverState *bs, int64_t offset, bool exact,
 {
     BDRVZdbState *s = bs->opaque;
     AioContext *caller;
-    int ret = 0;
+    int ret;
 
     if (prealloc != PREALLOC_MODE_OFF) {
         error_setg(errp, "zdb: unsupported preallocation mode '%s'",
                    PreallocMode_str(prealloc));
         return -ENOTSUP;
     }
-    if (s->has_thin) {
+    if (s->disk.has_thin) {
         /* its geometry must stay the base's */
         error_setg(errp, "zdb: a disk on a thin base cannot be resized");
         return -ENOTSUP;
@@ -599,25 +323,14 @@ zdb_co_truncate(BlockDriverState *bs, int64_t offset, bool exact,
         return -EINVAL;
     }
     caller = zdb_co_enter_home(s);
-    if (offset < s->sides.size) {
-        ret = zdb_co_drop_past(s, offset, errp);
-    }
-    if (ret == 0) {
-        ret = zdb_sides_co_resize(&s->sides, offset);
-        if (ret < 0) {
-            error_setg_errno(errp, -ret, "zdb: namespace '%s': cannot record "
-                             "the new size",
-                             s->sides.side[0].store.addr.namespace);
-        }
-    }
+    ret = zdb_disk_co_resize(&s->disk, offset, errp);
     zdb_co_leave_home(s, caller);
     return ret;
 }
 
 /*
- * Another process may have grown the disk since it was opened: an
- * incoming migration's destination opens it before the source is done
- * with it.  Re-read the recorded size when the block layer asks.
+ * Another process had the disk: an incoming migration's destination
+ * opens it before the source is done with it.
  */
 static void coroutine_fn GRAPH_RDLOCK
 zdb_co_invalidate_cache(BlockDriverState *bs, Error **errp)
@@ -625,11 +338,7 @@ zdb_co_invalidate_cache(BlockDriverState *bs, Error **errp)
     BDRVZdbState *s = bs->opaque;
     AioContext *caller = zdb_co_enter_home(s);
 
-    if (s->sides.inactive) {
-        zdb_sides_co_activate(&s->sides, s->keep, errp);
-    } else {
-        zdb_sides_co_reread_size(&s->sides, errp);
-    }
+    zdb_disk_co_take_over(&s->disk, s->keep, errp);
     zdb_co_leave_home(s, caller);
 }
 
@@ -648,7 +357,7 @@ zdb_co_check(BlockDriverState *bs, BdrvCheckResult *result,
     ZdbVerify v;
     int ret;
 
-    ret = zdb_sides_co_verify(&s->sides, repair, &v, &err);
+    ret = zdb_sides_co_verify(&s->disk.sides, repair, &v, &err);
     zdb_co_leave_home(s, caller);
     if (ret < 0) {
         error_report_err(err);
@@ -657,8 +366,8 @@ zdb_co_check(BlockDriverState *bs, BdrvCheckResult *result,
     }
     result->corruptions = v.differ - v.repaired;
     result->corruptions_fixed = v.repaired;
-    result->image_end_offset = s->sides.size;
-    if (s->sides.nsides > 1) {
+    result->image_end_offset = s->disk.sides.size;
+    if (s->disk.sides.nsides > 1) {
         fprintf(stderr, "zdb: compared %" PRIu64 " blocks of the primary "
                 "and the backup: %" PRIu64 " differ%s\n", v.compared,
                 v.differ, repair ? ", copied from the side in sync" : "");
@@ -671,7 +380,7 @@ static int GRAPH_RDLOCK zdb_inactivate(BlockDriverState *bs)
 {
     BDRVZdbState *s = bs->opaque;
 
-    zdb_sides_inactivate(&s->sides);
+    zdb_sides_inactivate(&s->disk.sides);
     return 0;
 }
 
@@ -682,18 +391,18 @@ static int GRAPH_RDLOCK zdb_inactivate(BlockDriverState *bs)
 /* The stores own the addresses from here on */
 static void zdb_take_options(BDRVZdbState *s, ZdbOptions *o, int flags)
 {
-    s->sides.side[0].store.addr = o->disk;
+    s->disk.sides.side[0].store.addr = o->disk;
     if (o->thin.namespace) {
-        s->thin.addr = o->thin;
-        s->has_thin = true;
+        s->disk.thin.addr = o->thin;
+        s->disk.has_thin = true;
     }
     if (o->backup.namespace) {
-        s->sides.side[1].store.addr = o->backup;
-        s->sides.nsides = 2;
+        s->disk.sides.side[1].store.addr = o->backup;
+        s->disk.sides.nsides = 2;
     }
-    s->thin_copy_on_read = o->thin_copy_on_read;
+    s->disk.thin_copy_on_read = o->thin_copy_on_read;
     s->keep = o->keep;
-    s->sides.inactive = flags & BDRV_O_INACTIVE;
+    s->disk.sides.inactive = flags & BDRV_O_INACTIVE;
     s->reconnect_delay_ms = (int64_t)o->reconnect_delay_s * 1000;
 }
 
@@ -703,26 +412,27 @@ static void zdb_take_options(BDRVZdbState *s, ZdbOptions *o, int flags)
  */
 static int zdb_probe_all(BDRVZdbState *s, const ZdbOptions *o,
                          ZdbProbe *primary, ZdbProbe *backup, ZdbProbe *thin,
-                         ZdbMeta *g, Error **errp)
+                         ZdbMeta *g, bool *empty, Error **errp)
 {
     const ZdbProbe *recorded[2] = { NULL, thin };
 
-    if (!zdb_sides_probe(&s->sides, o->open_timeout_s, o->probe_timeout_s,
+    if (!zdb_sides_probe(&s->disk.sides, o->open_timeout_s, o->probe_timeout_s,
                          primary, backup, errp)) {
         return -EIO;
     }
-    if (s->has_thin &&
-        !zdb_store_probe(&s->thin.addr, o->open_timeout_s,
+    if (s->disk.has_thin &&
+        !zdb_store_probe(&s->disk.thin.addr, o->open_timeout_s,
                          o->probe_timeout_s, thin, errp)) {
         return -EIO;
     }
-    recorded[0] = zdb_sides_decide(&s->sides, primary, backup, o->keep,
+    recorded[0] = zdb_sides_decide(&s->disk.sides, primary, backup, o->keep,
                                    errp);
     if (!recorded[0] ||
-        !zdb_settle_geometry(o, recorded, s->has_thin ? 2 : 1, g, errp)) {
+        !zdb_settle_geometry(o, recorded, s->disk.has_thin ? 2 : 1, g, errp)) {
         return -EINVAL;
     }
-    zdb_sides_set_geometry(&s->sides, g->size, g->blocksize);
+    zdb_sides_set_geometry(&s->disk.sides, g->size, g->blocksize);
+    *empty = recorded[0]->empty;
     return 0;
 }
 
@@ -731,11 +441,11 @@ static void zdb_connect_all(BDRVZdbState *s, const ZdbOptions *o,
 {
     s->ctx = bdrv_get_aio_context(s->bs);
     /* zeroing a block of a disk on a base must hide the base's block */
-    zdb_sides_connect(&s->sides, s->has_thin, o->connections, o->timeout_s,
+    zdb_sides_connect(&s->disk.sides, s->disk.has_thin, o->connections, o->timeout_s,
                       !read_only, s->ctx);
-    if (s->has_thin) {
+    if (s->disk.has_thin) {
         /* only ever read: the base is shared by many disks */
-        zdb_store_connect(&s->thin, s->sides.blocksize, false,
+        zdb_store_connect(&s->disk.thin, s->disk.sides.blocksize, false,
                           o->connections, o->timeout_s, s->ctx);
     }
 }
@@ -749,31 +459,31 @@ static int zdb_open(BlockDriverState *bs, QDict *options, int flags,
     ZdbProbe thin = { .role = "thin base" };
     ZdbOptions o;
     ZdbMeta g;
+    bool empty = false;
     int ret;
 
     s->bs = bs;
-    zdb_range_lock_init(&s->ranges);
-    zdb_sides_init(&s->sides, bs, &s->ranges);
+    zdb_disk_init(&s->disk, bs);
     if (!zdb_options_parse(options, &o, errp)) {
         return -EINVAL;
     }
     zdb_take_options(s, &o, flags);
-    ret = zdb_probe_all(s, &o, &primary, &backup, &thin, &g, errp);
+    ret = zdb_probe_all(s, &o, &primary, &backup, &thin, &g, &empty, errp);
     if (ret == 0 && (primary.read_only || backup.read_only)) {
         ret = bdrv_apply_auto_read_only(bs, "zdb: the namespace is read-only "
                                         "for this client (protected without "
                                         "password, or locked)", errp);
     }
     if (ret == 0) {
-        zdb_sides_settle(&s->sides, &primary, &backup,
+        zdb_sides_settle(&s->disk.sides, &primary, &backup,
                          bdrv_is_read_only(bs));
         zdb_connect_all(s, &o, bdrv_is_read_only(bs));
+        zdb_disk_start(&s->disk, empty);
         bs->supported_zero_flags = BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK;
-        trace_zdb_open(bs, s->sides.side[0].store.addr.namespace, g.size,
+        trace_zdb_open(bs, s->disk.sides.side[0].store.addr.namespace, g.size,
                        g.blocksize, o.connections);
     } else {
-        zdb_sides_close(&s->sides);
-        zdb_store_close(&s->thin);
+        zdb_disk_close(&s->disk);
     }
     zdb_probe_clear(&primary);
     zdb_probe_clear(&backup);
@@ -785,20 +495,19 @@ static void zdb_close(BlockDriverState *bs)
 {
     BDRVZdbState *s = bs->opaque;
 
-    zdb_sides_clean_up(&s->sides);
-    zdb_sides_close(&s->sides);
-    zdb_store_close(&s->thin);
+    zdb_sides_clean_up(&s->disk.sides);
+    zdb_disk_close(&s->disk);
 }
 
 static void zdb_refresh_limits(BlockDriverState *bs, Error **errp)
 {
     BDRVZdbState *s = bs->opaque;
 
-    /* partial blocks are read-modify-written here (zdb_co_write) */
+    /* partial blocks are read-modify-written here (zdb_disk_co_write) */
     bs->bl.request_alignment = BDRV_SECTOR_SIZE;
-    bs->bl.pwrite_zeroes_alignment = s->sides.blocksize;
-    bs->bl.pdiscard_alignment = s->sides.blocksize;
-    bs->bl.opt_transfer = s->sides.blocksize;
+    bs->bl.pwrite_zeroes_alignment = s->disk.sides.blocksize;
+    bs->bl.pdiscard_alignment = s->disk.sides.blocksize;
+    bs->bl.opt_transfer = s->disk.sides.blocksize;
 }
 
 /*
@@ -809,17 +518,17 @@ static void zdb_refresh_limits(BlockDriverState *bs, Error **errp)
 static void zdb_refresh_filename(BlockDriverState *bs)
 {
     BDRVZdbState *s = bs->opaque;
-    const ZdbAddr *a = &s->sides.side[0].store.addr;
+    const ZdbAddr *a = &s->disk.sides.side[0].store.addr;
     g_autofree char *ns = g_uri_escape_string(a->namespace, NULL, false);
     g_autofree char *query = NULL;
 
-    if (a->password || s->has_thin || s->sides.nsides > 1) {
+    if (a->password || s->disk.has_thin || s->disk.sides.nsides > 1) {
         return;
     }
     /* the geometry goes in only where the namespace does not record it */
-    if (!s->sides.side[0].has_meta) {
+    if (!s->disk.sides.side[0].has_meta) {
         query = g_strdup_printf("size=%" PRIu64 "&blocksize=%" PRIu32,
-                                s->sides.size, s->sides.blocksize);
+                                s->disk.sides.size, s->disk.sides.blocksize);
     }
     if (a->socket) {
         g_autofree char *sock = g_uri_escape_string(a->socket, "/", false);
@@ -838,9 +547,9 @@ static void zdb_detach_aio_context(BlockDriverState *bs)
 {
     BDRVZdbState *s = bs->opaque;
 
-    zdb_sides_detach_aio_context(&s->sides);
-    if (s->has_thin) {
-        zdb_store_detach_aio_context(&s->thin);
+    zdb_sides_detach_aio_context(&s->disk.sides);
+    if (s->disk.has_thin) {
+        zdb_store_detach_aio_context(&s->disk.thin);
     }
 }
 
@@ -850,24 +559,24 @@ static void zdb_attach_aio_context(BlockDriverState *bs,
     BDRVZdbState *s = bs->opaque;
 
     s->ctx = new_context;
-    if (s->has_thin) {
-        zdb_store_attach_aio_context(&s->thin, new_context);
+    if (s->disk.has_thin) {
+        zdb_store_attach_aio_context(&s->disk.thin, new_context);
     }
-    zdb_sides_attach_aio_context(&s->sides, new_context);
+    zdb_sides_attach_aio_context(&s->disk.sides, new_context);
 }
 
 static void zdb_drain_begin(BlockDriverState *bs)
 {
     BDRVZdbState *s = bs->opaque;
 
-    zdb_sides_quiesce(&s->sides, true);
+    zdb_sides_quiesce(&s->disk.sides, true);
 }
 
 static void zdb_drain_end(BlockDriverState *bs)
 {
     BDRVZdbState *s = bs->opaque;
 
-    zdb_sides_quiesce(&s->sides, false);
+    zdb_sides_quiesce(&s->disk.sides, false);
 }
 
 static ZdbNamespaceInfo *zdb_namespace_info(BDRVZdbState *s,
@@ -878,7 +587,7 @@ static ZdbNamespaceInfo *zdb_namespace_info(BDRVZdbState *s,
 
     info->server = zdb_addr_describe(addr);
     info->q_namespace = g_strdup(addr->namespace);
-    if (side && s->sides.nsides > 1) {
+    if (side && s->disk.sides.nsides > 1) {
         info->has_state = true;
         info->state = side->state;
         info->has_generation = true;
@@ -886,7 +595,7 @@ static ZdbNamespaceInfo *zdb_namespace_info(BDRVZdbState *s,
         info->identifier = g_strdup_printf("%016" PRIx64, side->meta.uuid);
         info->has_behind_blocks = true;
         info->behind_blocks = bitmap_count_one(side->out_of_sync,
-                                               s->sides.nblocks);
+                                               s->disk.sides.nblocks);
     }
     return info;
 }
@@ -897,21 +606,21 @@ static ImageInfoSpecific *zdb_get_specific_info(BlockDriverState *bs,
     BDRVZdbState *s = bs->opaque;
     ImageInfoSpecific *spec = g_new0(ImageInfoSpecific, 1);
     ImageInfoSpecificZdb *zdb = g_new0(ImageInfoSpecificZdb, 1);
-    ZdbSide *primary = &s->sides.side[0];
+    ZdbSide *primary = &s->disk.sides.side[0];
 
     spec->type = IMAGE_INFO_SPECIFIC_KIND_ZDB;
     spec->u.zdb.data = zdb;
-    zdb->blocksize = s->sides.blocksize;
+    zdb->blocksize = s->disk.sides.blocksize;
     zdb->layout_version = primary->has_meta ? ZDB_LAYOUT_VERSION : 0;
     zdb->primary = zdb_namespace_info(s, &primary->store.addr, primary);
-    if (s->sides.nsides > 1) {
-        zdb->backup = zdb_namespace_info(s, &s->sides.side[1].store.addr,
-                                         &s->sides.side[1]);
+    if (s->disk.sides.nsides > 1) {
+        zdb->backup = zdb_namespace_info(s, &s->disk.sides.side[1].store.addr,
+                                         &s->disk.sides.side[1]);
     }
-    if (s->has_thin) {
-        zdb->thin = zdb_namespace_info(s, &s->thin.addr, NULL);
+    if (s->disk.has_thin) {
+        zdb->thin = zdb_namespace_info(s, &s->disk.thin.addr, NULL);
         zdb->has_thin_copy_on_read = true;
-        zdb->thin_copy_on_read = s->thin_copy_on_read;
+        zdb->thin_copy_on_read = s->disk.thin_copy_on_read;
     }
     return spec;
 }
@@ -939,7 +648,7 @@ static int zdb_has_zero_init(BlockDriverState *bs)
 {
     BDRVZdbState *s = bs->opaque;
 
-    return !s->has_thin;
+    return !s->disk.has_thin;
 }
 
 /* What zdb:// and zdb+unix:// (zdb+unix:///namespace?socket=PATH) share */
