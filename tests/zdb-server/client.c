@@ -7,6 +7,12 @@
  * Only what the kernel refuses (EAGAIN) is queued.  With --fast, replies
  * are gathered and sent once per batch of input, which 0-db never does.
  *
+ * With a delay (--delay-us, ZDBTEST DELAY) every reply is held back until
+ * its request was parsed that long ago, then sent the same way (one
+ * sendmsg() each, or gathered with --fast).  The server goes on reading
+ * and running requests meanwhile, so a client that pipelines still gets
+ * its replies one delay later, in order: a network's round trip.
+ *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
@@ -31,6 +37,9 @@
 static Client *clients;
 static uint64_t next_client_id;
 static int garbage_state;       /* 0: off, 1: replace next, 2: swallow */
+static size_t held_total;       /* replies held back, every client */
+static int64_t reply_due;       /* now_us() at which the replies to the
+                                   request being run are due; 0: at once */
 
 /* One request at a time: argv points into the client's input buffer */
 static Request request;
@@ -100,6 +109,13 @@ Client *client_new(int fd, bool tcp)
     return c;
 }
 
+static void client_process(Client *c);
+
+static bool has_held(const Client *c)
+{
+    return c->htail != c->hhead;
+}
+
 static void client_free(Client *c)
 {
     if (c->prev) {
@@ -111,8 +127,11 @@ static void client_free(Client *c)
         c->next->prev = c->prev;
     }
     close(c->fd);   /* unread input makes the kernel send a reset */
+    held_total -= c->htail - c->hhead;
     free(c->ibuf);
     free(c->obuf);
+    free(c->hbuf);
+    free(c->held);
     free(c);
 }
 
@@ -144,9 +163,19 @@ static size_t out_pending(const Client *c)
     return c->oend - c->ostart;
 }
 
-/* Queue iov, skipping its first skip bytes (already sent) */
-static void out_append(Client *c, const struct iovec *iov, int cnt,
-                       size_t skip)
+/* Bytes queued for the socket: sent ones and held ones */
+static size_t out_queued(const Client *c)
+{
+    return out_pending(c) + (c->hend - c->hstart);
+}
+
+/*
+ * Append iov, but its first skip bytes, to the byte queue [*start, *end)
+ * of *buf (capacity *cap)
+ */
+static void bytes_append(unsigned char **buf, size_t *cap, size_t *start,
+                         size_t *end, const struct iovec *iov, int cnt,
+                         size_t skip)
 {
     size_t total = 0;
     int i;
@@ -155,23 +184,23 @@ static void out_append(Client *c, const struct iovec *iov, int cnt,
         total += iov[i].iov_len;
     }
     total -= skip;
-    if (c->ostart == c->oend) {
-        c->ostart = c->oend = 0;
+    if (*start == *end) {
+        *start = *end = 0;
     }
-    if (c->ocap - c->oend < total) {
-        if (c->ostart > 0) {
-            memmove(c->obuf, c->obuf + c->ostart, c->oend - c->ostart);
-            c->oend -= c->ostart;
-            c->ostart = 0;
+    if (*cap - *end < total) {
+        if (*start > 0) {
+            memmove(*buf, *buf + *start, *end - *start);
+            *end -= *start;
+            *start = 0;
         }
-        if (c->ocap - c->oend < total) {
-            size_t cap = c->ocap ? c->ocap : 64 * 1024;
+        if (*cap - *end < total) {
+            size_t ncap = *cap ? *cap : 64 * 1024;
 
-            while (cap - c->oend < total) {
-                cap *= 2;
+            while (ncap - *end < total) {
+                ncap *= 2;
             }
-            c->obuf = xrealloc(c->obuf, cap);
-            c->ocap = cap;
+            *buf = xrealloc(*buf, ncap);
+            *cap = ncap;
         }
     }
     for (i = 0; i < cnt; i++) {
@@ -182,10 +211,17 @@ static void out_append(Client *c, const struct iovec *iov, int cnt,
             skip -= len;
             continue;
         }
-        memcpy(c->obuf + c->oend, p + skip, len - skip);
-        c->oend += len - skip;
+        memcpy(*buf + *end, p + skip, len - skip);
+        *end += len - skip;
         skip = 0;
     }
+}
+
+/* Queue iov, skipping its first skip bytes (already sent) */
+static void out_append(Client *c, const struct iovec *iov, int cnt,
+                       size_t skip)
+{
+    bytes_append(&c->obuf, &c->ocap, &c->ostart, &c->oend, iov, cnt, skip);
 }
 
 static void arm_write(Client *c, bool on)
@@ -203,6 +239,22 @@ static void half_close(Client *c)
     c->draining = true;
     c->drain_deadline = now_ms() + DRAIN_MS;
     c->istart = c->iend = 0;
+}
+
+/*
+ * Once no output is left: close a connection that was to be closed after
+ * its replies, half-close one that is finishing
+ */
+static void client_settle(Client *c)
+{
+    if (c->dead || has_held(c)) {
+        return;
+    }
+    if (c->close_after) {
+        c->dead = true;     /* as without a delay: unsent output is lost */
+    } else if (c->finishing && !out_pending(c)) {
+        half_close(c);
+    }
 }
 
 void client_flush(Client *c)
@@ -232,17 +284,26 @@ void client_flush(Client *c)
     }
     c->ostart = c->oend = 0;
     arm_write(c, false);
-    if (c->finishing) {
-        half_close(c);
-    }
+    client_settle(c);
 }
 
 void client_finish(Client *c)
 {
     c->finishing = true;
-    c->drain_deadline = now_ms() + DRAIN_MS;
-    if (!out_pending(c)) {
+    /* the held replies first: they are due up to one delay from now */
+    c->drain_deadline = now_ms() + DRAIN_MS +
+                        (int64_t)(faults.delay_us / 1000);
+    if (!out_pending(c) && !has_held(c)) {
         half_close(c);
+    }
+}
+
+void client_close_after_replies(Client *c)
+{
+    if (has_held(c)) {
+        c->close_after = true;
+    } else {
+        c->dead = true;
     }
 }
 
@@ -255,31 +316,12 @@ void reply_set_garbage(bool on)
     garbage_state = on ? 1 : 0;
 }
 
-void reply_iov(Client *c, const struct iovec *iov, int cnt)
+/* One reply to the socket now: one sendmsg(), or queued */
+static void send_now(Client *c, const struct iovec *iov, int cnt,
+                     size_t total)
 {
-    struct iovec garbage;
     struct msghdr msg;
-    size_t total = 0;
     ssize_t n;
-    int i;
-
-    if (c->dead || c->draining) {
-        return;
-    }
-    if (garbage_state == 2) {
-        return;
-    }
-    if (garbage_state == 1) {
-        garbage_state = 2;
-        garbage.iov_base = faults.garbage_bytes;
-        garbage.iov_len = faults.garbage_len;
-        iov = &garbage;
-        cnt = 1;
-    }
-    for (i = 0; i < cnt; i++) {
-        total += iov[i].iov_len;
-    }
-    stats.tx_bytes += total;
 
     if (config.fast || out_pending(c)) {
         out_append(c, iov, cnt, 0);
@@ -308,6 +350,65 @@ void reply_iov(Client *c, const struct iovec *iov, int cnt)
     }
     out_append(c, iov, cnt, n);
     arm_write(c, true);
+}
+
+/* Hold one reply back until reply_due, and after every reply held */
+static void held_append(Client *c, const struct iovec *iov, int cnt,
+                        size_t total)
+{
+    int64_t due = reply_due;
+    size_t n = c->htail - c->hhead;
+
+    if (n && c->held[c->htail - 1].due_us > due) {
+        due = c->held[c->htail - 1].due_us;     /* the delay was lowered */
+    }
+    if (c->htail == c->heldcap) {
+        if (c->hhead > 0 && c->hhead >= c->heldcap / 2) {
+            /* moving costs at most what it frees: amortized O(1) */
+            memmove(c->held, c->held + c->hhead, n * sizeof(*c->held));
+            c->hhead = 0;
+            c->htail = n;
+        } else {
+            c->heldcap = c->heldcap ? c->heldcap * 2 : 64;
+            c->held = xrealloc(c->held, c->heldcap * sizeof(*c->held));
+        }
+    }
+    c->held[c->htail].due_us = due;
+    c->held[c->htail].len = total;
+    c->htail++;
+    held_total++;
+    bytes_append(&c->hbuf, &c->hcap, &c->hstart, &c->hend, iov, cnt, 0);
+}
+
+void reply_iov(Client *c, const struct iovec *iov, int cnt)
+{
+    struct iovec garbage;
+    size_t total = 0;
+    int i;
+
+    if (c->dead || c->draining) {
+        return;
+    }
+    if (garbage_state == 2) {
+        return;
+    }
+    if (garbage_state == 1) {
+        garbage_state = 2;
+        garbage.iov_base = faults.garbage_bytes;
+        garbage.iov_len = faults.garbage_len;
+        iov = &garbage;
+        cnt = 1;
+    }
+    for (i = 0; i < cnt; i++) {
+        total += iov[i].iov_len;
+    }
+    stats.tx_bytes += total;
+
+    if (reply_due || has_held(c)) {
+        held_append(c, iov, cnt, total);
+    } else {
+        send_now(c, iov, cnt, total);
+    }
 }
 
 void reply_raw(Client *c, const void *buf, size_t len)
@@ -406,15 +507,15 @@ static void protocol_error(Client *c, RespStatus st)
          * without a reply.  0-db closes with the value unread, which
          * resets the connection while the client is still sending.
          */
-        c->dead = true;
+        client_close_after_replies(c);
         break;
     case RESP_ERR_ARRAY:
         reply_error(c, "Malformed request, array expected");
-        c->dead = true;
+        client_close_after_replies(c);
         break;
     case RESP_ERR_MEMORY:
         reply_error(c, "Internal memory error");
-        c->dead = true;
+        client_close_after_replies(c);
         break;
     case RESP_ERR_NOARGS:
     case RESP_ERR_TOOMANY:
@@ -437,7 +538,7 @@ static void protocol_error(Client *c, RespStatus st)
 static void client_process(Client *c)
 {
     while (!c->dead && !c->paused && !c->finishing && !c->draining &&
-           c->istart < c->iend) {
+           !c->close_after && c->istart < c->iend) {
         size_t used = 0, need = 0;
         RespStatus st;
 
@@ -452,16 +553,21 @@ static void client_process(Client *c)
             }
             return;
         }
+        /* its replies are due one delay after it was parsed */
+        reply_due = faults.delay_us ?
+                    now_us() + (int64_t)faults.delay_us : 0;
         if (st != RESP_DONE) {
             protocol_error(c, st);
+            reply_due = 0;
             return;
         }
         dispatch(c, &request);
+        reply_due = 0;
         c->istart += used;
         if (c->istart == c->iend) {
             c->istart = c->iend = 0;
         }
-        if (out_pending(c) > OUT_PAUSE) {
+        if (out_queued(c) > OUT_PAUSE) {
             /* a client that does not read its replies: stop reading it */
             c->paused = true;
             client_update_events(c);
@@ -496,7 +602,7 @@ void client_on_readable(Client *c)
             break;
         }
         stats.rx_bytes += n;
-        if (c->draining || c->finishing) {
+        if (c->draining || c->finishing || c->close_after) {
             continue;           /* discard: the connection is over */
         }
         c->iend += n;
@@ -514,10 +620,10 @@ void client_on_readable(Client *c)
     }
 }
 
-void client_on_writable(Client *c)
+/* Read again from a paused client once its output went down */
+static void client_maybe_resume(Client *c)
 {
-    client_flush(c);
-    if (!c->dead && c->paused && out_pending(c) < OUT_PAUSE / 2) {
+    if (!c->dead && c->paused && out_queued(c) < OUT_PAUSE / 2) {
         c->paused = false;
         client_update_events(c);
         client_process(c);
@@ -525,6 +631,67 @@ void client_on_writable(Client *c)
             client_flush(c);
         }
     }
+}
+
+void client_on_writable(Client *c)
+{
+    client_flush(c);
+    client_maybe_resume(c);
+}
+
+/* Send the held replies of c that are due at now */
+static void held_release(Client *c, int64_t now)
+{
+    while (!c->dead && has_held(c) && c->held[c->hhead].due_us <= now) {
+        HeldReply *h = &c->held[c->hhead++];
+        struct iovec iov = { .iov_base = c->hbuf + c->hstart,
+                             .iov_len = h->len };
+
+        c->hstart += h->len;
+        held_total--;
+        send_now(c, &iov, 1, h->len);
+    }
+    if (!has_held(c)) {
+        c->hhead = c->htail = 0;
+        c->hstart = c->hend = 0;
+    }
+    if (config.fast) {
+        client_flush(c);    /* gathered: one write for all that was due */
+    }
+    client_settle(c);
+    client_maybe_resume(c);
+}
+
+void clients_release(int64_t now)
+{
+    Client *c;
+
+    if (!held_total) {
+        return;
+    }
+    /* clients are freed only by clients_reap(): the list stays valid */
+    for (c = clients; c; c = c->next) {
+        if (!c->dead && has_held(c) && c->held[c->hhead].due_us <= now) {
+            held_release(c, now);
+        }
+    }
+}
+
+int64_t clients_held_next(void)
+{
+    int64_t next = -1;
+    Client *c;
+
+    if (!held_total) {
+        return -1;
+    }
+    for (c = clients; c; c = c->next) {
+        if (!c->dead && has_held(c) &&
+            (next < 0 || c->held[c->hhead].due_us < next)) {
+            next = c->held[c->hhead].due_us;
+        }
+    }
+    return next;
 }
 
 void clients_resume(void)

@@ -898,6 +898,124 @@ def suite_faults(workdir, srv):
     s.stop()
 
 
+#
+# An emulated round trip: --delay-us and ZDBTEST DELAY (not like 0-db)
+#
+
+DELAY = 0.020       # long beside the noise of a loaded machine
+
+
+def timed(fn, tries=3):
+    """(median seconds of fn() over tries calls, the last result)"""
+    times, r = [], None
+    for _ in range(tries):
+        t = time.perf_counter()
+        r = fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), r
+
+
+def suite_delay(workdir, srv):
+    """Every reply held back, while the server goes on reading and
+    answering: pipelining and many clients still take one delay."""
+    us = int(DELAY * 1e6)
+    s = Server(workdir, ["--delay-us", str(us)], name="delay")
+    keys = ["dl-%d" % i for i in range(32)]
+    with s.conn() as c:
+        c.pipeline([("SET", k, k.encode() * 300) for k in keys])
+        want = [k.encode() * 300 for k in keys]
+        dt = min(timed(lambda: c.call("GET", keys[0]), 5)[0],
+                 timed(lambda: c.call("GET", keys[0]), 5)[0])
+        check(dt >= DELAY and dt < DELAY * 5,
+              "--delay-us %d: a GET takes at least the delay (%.1f ms)"
+              % (us, dt * 1e3), dt)
+        dt, r = timed(lambda: c.pipeline([("GET", k) for k in keys]))
+        # a reply per delay would be 32 delays; the bound is generous
+        check(r == want and DELAY <= dt < DELAY * 6,
+              "--delay-us: 32 pipelined GETs on one connection take about "
+              "one delay, not 32, replies in order (%.1f ms)" % (dt * 1e3),
+              [dt, r[:2]])
+        dt, r = timed(lambda: c.call("MGET", *keys))
+        check(r == want and DELAY <= dt < DELAY * 6,
+              "--delay-us: MGET, written item by item, comes whole after "
+              "one delay (%.1f ms)" % (dt * 1e3), [dt])
+        conns = [s.conn() for _ in range(8)]
+        try:
+            def eight():
+                for i, o in enumerate(conns):
+                    o.send(pack("GET", keys[i]))
+                return [o.read() for o in conns]
+            dt, r = timed(eight)
+            check(r == want[:8] and DELAY <= dt < DELAY * 6,
+                  "--delay-us: 8 clients with a GET each all get their reply "
+                  "after about one delay (%.1f ms)" % (dt * 1e3), [dt])
+        finally:
+            for o in conns:
+                o.close()
+        st = c.call("ZDBTEST", "STATUS")
+        check(isinstance(st, bytes) and b"delay_us: %d" % us in st,
+              "--delay-us: ZDBTEST STATUS reports the delay", st)
+        # lowered in the middle of a pipeline: replies still in order
+        t = time.perf_counter()
+        r = c.pipeline([("GET", keys[0]), ("ZDBTEST", "DELAY", "0"),
+                        ("GET", keys[1])])
+        dt = time.perf_counter() - t
+        check(r == [want[0], "OK", want[1]] and dt >= DELAY,
+              "ZDBTEST DELAY 0 in a pipeline: the replies held keep their "
+              "time, later ones wait behind them", [r[1:2], dt])
+        dt = timed(lambda: c.call("GET", keys[0]))[0]
+        check(dt < DELAY, "ZDBTEST DELAY 0: replies at once again (%.1f ms)"
+              % (dt * 1e3), dt)
+    with s.conn() as c:
+        check(is_ok(c.call("ZDBTEST", "DELAY", str(us))),
+              "ZDBTEST DELAY us answers +OK")
+        dt = timed(lambda: c.call("PING"))[0]
+        check(dt >= DELAY, "ZDBTEST DELAY: replies held from the next "
+              "request on (%.1f ms)" % (dt * 1e3), dt)
+        r = c.call("ZDBTEST", "DELAY", "60000001")
+        check(isinstance(r, Error), "ZDBTEST DELAY over a minute is an "
+              "error", r)
+    # a reply, then the close: in that order, one delay later
+    with s.conn() as c:
+        t = time.perf_counter()
+        c.send(b"PING\r\n")
+        r = c.read()
+        dt = time.perf_counter() - t
+        check(is_err(r, "Malformed request, array expected") and
+              dt >= DELAY and closed(c),
+              "with a delay, an error that closes the connection is "
+              "answered first (%.1f ms)" % (dt * 1e3), [r, dt])
+    with s.conn() as c, s.conn() as other:
+        check(other.call("PING") == "PONG", "delay: a second client is up")
+        t = time.perf_counter()
+        r = c.call("ZDBTEST", "DROP")
+        dt = time.perf_counter() - t
+        check(is_ok(r) and dt >= DELAY and closed(c) and closed(other),
+              "with a delay, ZDBTEST DROP answers +OK after the delay, "
+              "then drops every connection", [r, dt])
+    with s.conn() as c:
+        check(is_ok(c.call("ZDBTEST", "CLEAR")) and
+              timed(lambda: c.call("PING"))[0] < DELAY,
+              "ZDBTEST CLEAR ends the delay")
+        c.call("ZDBTEST", "DELAY", str(us))
+        subprocess.run([CTL, "clear", s.dir], check=True)
+        time.sleep(0.1)
+        check(timed(lambda: c.call("PING"))[0] < DELAY,
+              "zdb-server-ctl clear (SIGUSR1) ends the delay")
+        c.pipeline([("DEL", k) for k in keys])
+    s.stop()
+    with srv.conn(True) as c:
+        # the faithful server over TCP: a held reply still leaves alone
+        c.call("ZDBTEST", "DELAY", str(us))
+        try:
+            dt, r = timed(lambda: c.call("PING"))
+        finally:
+            c.call("ZDBTEST", "CLEAR")
+        check(r == "PONG" and DELAY <= dt < DELAY * 5,
+              "tcp: ZDBTEST DELAY holds a reply back the delay (%.1f ms)"
+              % (dt * 1e3), dt)
+
+
 def suite_ours(workdir, srv, admin_srv):
     """Details of our own server that a real 0-db cannot be asked about."""
     with admin_srv.conn() as c:
@@ -1021,6 +1139,7 @@ def main():
         speed_ours(srv, fast_srv)
         suite_persistence(workdir)
         suite_faults(workdir, srv)
+        suite_delay(workdir, srv)
         suite_ours(workdir, srv, admin_srv)
         exit_status(workdir)
     finally:

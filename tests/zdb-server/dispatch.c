@@ -110,7 +110,7 @@ void dispatch(Client *c, Request *req)
         /* 0-db: the namespace was deleted under this client */
         reply_error(c, "Your active namespace is not available anymore "
                        "(probably removed).");
-        c->dead = true;
+        client_close_after_replies(c);
         return;
     }
 

@@ -29,6 +29,7 @@ void fault_clear(void)
     faults.fail_writes = 0;
     faults.garbage = 0;
     faults.drop_after = 0;
+    faults.delay_us = 0;        /* replies held already keep their time */
     memcpy(faults.garbage_bytes, default_garbage, sizeof(default_garbage) - 1);
     faults.garbage_len = sizeof(default_garbage) - 1;
 }
@@ -86,7 +87,8 @@ void fault_drop_all(void)
 
     for (c = client_first(); c; c = c->next) {
         client_flush(c);
-        c->dead = true;
+        /* with a delay, the replies held are sent first, when due */
+        client_close_after_replies(c);
     }
 }
 
@@ -130,6 +132,7 @@ static void fault_status(Client *c)
              "fail_writes: %llu\n"
              "garbage: %llu\n"
              "drop_after: %llu\n"
+             "delay_us: %llu\n"
              "clients: %d\n"
              "clients_lifetime: %llu\n"
              "commands: %llu\n"
@@ -142,6 +145,7 @@ static void fault_status(Client *c)
              (unsigned long long)faults.fail_writes,
              (unsigned long long)faults.garbage,
              (unsigned long long)faults.drop_after,
+             (unsigned long long)faults.delay_us,
              n,
              (unsigned long long)stats.clients_lifetime,
              (unsigned long long)stats.commands,
@@ -190,6 +194,11 @@ void cmd_zdbtest(Client *c, Request *req)
         reply_status(c, "OK");
     } else if (strcasecmp(sub, "FAILWRITES") == 0 && req->argc == 3) {
         faults.fail_writes = n;
+        reply_status(c, "OK");
+    } else if (strcasecmp(sub, "DELAY") == 0 && req->argc == 3 &&
+               n <= FAULT_DELAY_MAX_US) {
+        /* from the next request on; this reply keeps the old delay */
+        faults.delay_us = n;
         reply_status(c, "OK");
     } else if (strcasecmp(sub, "DROPAFTER") == 0 && req->argc == 3) {
         faults.drop_after = n;

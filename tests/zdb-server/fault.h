@@ -10,6 +10,7 @@
 #include "server.h"
 
 #define FAULT_GARBAGE_MAX 256
+#define FAULT_DELAY_MAX_US 60000000ULL     /* a minute */
 
 typedef struct Faults {
     int64_t hang_until;         /* now_ms() before which nothing is answered */
@@ -19,6 +20,7 @@ typedef struct Faults {
     unsigned char garbage_bytes[FAULT_GARBAGE_MAX];
     size_t garbage_len;
     uint64_t drop_after;        /* commands left before dropping all; 0: off */
+    uint64_t delay_us;          /* hold every reply back this long; 0: off */
 } Faults;
 
 extern Faults faults;

@@ -29,6 +29,14 @@ int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* A non-negative decimal option value, or exit */
 static uint64_t opt_u64(const char *name, const char *s)
 {
@@ -60,6 +68,10 @@ static void usage(FILE *f)
         "  --mode user|seq   one mode for every namespace (default mixed)\n"
         "  --fast            NOT like 0-db: TCP_NODELAY, replies coalesced\n"
         "  --no-challenge    like a 0-db older than SECURE: no AUTH SECURE\n"
+        "  --delay-us N      NOT like 0-db: hold every reply back N "
+        "microseconds\n"
+        "                    (an emulated round trip; requests go on being "
+        "served)\n"
         "  --verbose\n"
         "fault injection (also at run time with ZDBTEST, see README.md):\n"
         "  --fault-hang MS         answer nothing for MS ms after start\n"
@@ -75,7 +87,7 @@ enum {
     OPT_ADMIN, OPT_PROTECT, OPT_MAXSIZE, OPT_MODE, OPT_FAST, OPT_VERBOSE,
     OPT_NO_CHALLENGE,
     OPT_DUALNET, OPT_HELP, OPT_HANG, OPT_REFUSE, OPT_FAILW, OPT_GARBAGE,
-    OPT_DROPAFTER,
+    OPT_DROPAFTER, OPT_DELAY,
 };
 
 static const struct option options[] = {
@@ -99,6 +111,7 @@ static const struct option options[] = {
     { "fault-fail-writes", required_argument, NULL, OPT_FAILW },
     { "fault-garbage", required_argument, NULL, OPT_GARBAGE },
     { "fault-drop-after", required_argument, NULL, OPT_DROPAFTER },
+    { "delay-us", required_argument, NULL, OPT_DELAY },
     { NULL, 0, NULL, 0 },
 };
 
@@ -173,6 +186,14 @@ int main(int argc, char **argv)
             break;
         case OPT_DROPAFTER:
             faults.drop_after = opt_u64("fault-drop-after", optarg);
+            break;
+        case OPT_DELAY:
+            faults.delay_us = opt_u64("delay-us", optarg);
+            if (faults.delay_us > FAULT_DELAY_MAX_US) {
+                fprintf(stderr, "zdb-server: --delay-us at most %llu\n",
+                        (unsigned long long)FAULT_DELAY_MAX_US);
+                return 2;
+            }
             break;
         case OPT_HELP:
             usage(stdout);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -39,6 +40,13 @@ static const char *unix_path;
 static int sig_tag = EV_SIGNAL;
 static int sig_fd = -1;
 static bool stopping;
+/*
+ * Replies held back by a delay are sent when a timerfd fires: epoll's
+ * timeout counts milliseconds, a delay microseconds
+ */
+static int timer_tag = EV_TIMER;
+static int timer_fd = -1;
+static int64_t timer_due = -1;  /* now_us() it is set to fire at; -1: off */
 
 bool net_init(void)
 {
@@ -65,7 +73,46 @@ bool net_init(void)
     memset(&ev, 0, sizeof(ev));
     ev.events = EPOLLIN;
     ev.data.ptr = &sig_tag;
-    return epoll_ctl(net_epfd, EPOLL_CTL_ADD, sig_fd, &ev) == 0;
+    if (epoll_ctl(net_epfd, EPOLL_CTL_ADD, sig_fd, &ev) < 0) {
+        perror("zdb-server: epoll_ctl");
+        return false;
+    }
+
+    timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (timer_fd < 0) {
+        perror("zdb-server: timerfd_create");
+        return false;
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.ptr = &timer_tag;
+    return epoll_ctl(net_epfd, EPOLL_CTL_ADD, timer_fd, &ev) == 0;
+}
+
+/* Fire the timer at due (now_us() time, CLOCK_MONOTONIC); -1: never */
+static void timer_set(int64_t due)
+{
+    struct itimerspec its;
+
+    if (due == timer_due) {
+        return;
+    }
+    memset(&its, 0, sizeof(its));
+    if (due >= 0) {
+        its.it_value.tv_sec = due / 1000000;
+        its.it_value.tv_nsec = due % 1000000 * 1000 + 1;  /* 0 is "off" */
+    }
+    timerfd_settime(timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
+    timer_due = due;
+}
+
+static void on_timer(void)
+{
+    uint64_t ticks;
+
+    if (read(timer_fd, &ticks, sizeof(ticks)) == sizeof(ticks)) {
+        timer_due = -1;     /* a one-shot timer is off once it fired */
+    }
 }
 
 static bool add_listener(int fd, bool tcp)
@@ -248,6 +295,7 @@ void net_run(void)
         if (next >= 0) {
             timeout = next > now ? (int)(next - now) : 0;
         }
+        timer_set(clients_held_next());
 
         n = epoll_wait(net_epfd, evs, MAX_EVENTS, timeout);
         if (n < 0 && errno != EINTR) {
@@ -270,6 +318,8 @@ void net_run(void)
 
             if (tag == EV_SIGNAL) {
                 on_signal();
+            } else if (tag == EV_TIMER) {
+                on_timer();
             } else if (tag == EV_LISTEN) {
                 accept_all(evs[i].data.ptr);
             } else {
@@ -286,6 +336,8 @@ void net_run(void)
                 }
             }
         }
+        /* whatever woke us: send the held replies that are due */
+        clients_release(now_us());
         clients_timers(now_ms());
         clients_reap();
     }

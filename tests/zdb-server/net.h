@@ -10,7 +10,7 @@
 #include "server.h"
 
 /* Tags at the start of every object registered with epoll */
-enum { EV_LISTEN = 1, EV_CLIENT, EV_SIGNAL };
+enum { EV_LISTEN = 1, EV_CLIENT, EV_SIGNAL, EV_TIMER };
 
 extern int net_epfd;
 
@@ -30,6 +30,10 @@ void client_on_writable(Client *c);
 void clients_resume(void);
 /* Close draining clients whose time is up; earliest deadline or -1 */
 int64_t clients_timers(int64_t now);
+/* Send the replies held back by a delay that are due at now (now_us()) */
+void clients_release(int64_t now);
+/* now_us() at which the next held reply is due, or -1 */
+int64_t clients_held_next(void);
 /* Close and free clients marked dead */
 void clients_reap(void);
 void clients_close_all(void);

@@ -69,6 +69,12 @@ typedef struct Stats {
     int64_t boot_time;
 } Stats;
 
+/* A reply held back by a delay (ZDBTEST DELAY): its length and due time */
+typedef struct HeldReply {
+    int64_t due_us;             /* now_us() at which it may be sent */
+    size_t len;                 /* its bytes, next in the client's hbuf */
+} HeldReply;
+
 typedef struct Client {
     int tag;                    /* EV_CLIENT, see net.c */
     int fd;
@@ -89,6 +95,18 @@ typedef struct Client {
     unsigned char *obuf;
     size_t ocap, ostart, oend;
     bool want_write;            /* EPOLLOUT armed */
+
+    /*
+     * Replies held back by a delay, oldest first: bytes [hstart, hend) of
+     * hbuf, cut into replies by held[hhead, htail).  A reply goes to the
+     * socket (or the output queue) only once it is due, and only after
+     * every reply before it: order is kept per connection.
+     */
+    unsigned char *hbuf;
+    size_t hcap, hstart, hend;
+    HeldReply *held;
+    size_t heldcap, hhead, htail;
+    bool close_after;           /* close once the held replies are sent */
     bool paused;                /* input not read: too much output queued */
 
     bool dead;                  /* close at the end of this loop turn */
@@ -102,8 +120,9 @@ typedef struct Client {
 extern Config config;
 extern Stats stats;
 
-/* Monotonic milliseconds */
+/* Monotonic milliseconds, and microseconds (the same clock) */
 int64_t now_ms(void);
+int64_t now_us(void);
 
 /*
  * Replies.  In the default (faithful) mode each call is exactly one
@@ -131,6 +150,12 @@ Client *client_first(void);
 void client_finish(Client *c);
 /* Flush queued output now (used before dropping connections) */
 void client_flush(Client *c);
+/*
+ * Close the connection once the replies held back by a delay are sent
+ * (at once when none is held), reading nothing more from it: a reply
+ * followed by a close reaches the client in that order, delay or not.
+ */
+void client_close_after_replies(Client *c);
 
 /* Command dispatch (dispatch.c) */
 void dispatch(Client *c, Request *req);
