@@ -45,6 +45,13 @@ def start_servers():
     return servers
 
 
+def qmp_opts(opts):
+    """The driver's options as QMP members: numbers where QAPI wants them."""
+    numbers = ('port', 'thin-port', 'backup-port', 'connections', 'timeout',
+               'reconnect-delay', 'open-timeout')
+    return {k: int(v) if k in numbers else v for k, v in opts.items()}
+
+
 def optstr(opts):
     """key=value,... for --image-opts and -drive, with commas doubled."""
     return ','.join('%s=%s' % (k, str(v).replace(',', ',,'))
