@@ -764,6 +764,24 @@ int coroutine_fn zdb_sides_co_put(ZdbSides *sides, const ZdbBlocks *blocks,
     return zdb_sides_degraded(sides) ? zdb_sides_co_diverge(sides) : 0;
 }
 
+int64_t coroutine_fn zdb_sides_co_usage(ZdbSides *sides)
+{
+    int64_t total = -ENOTSUP;
+    int t;
+
+    for (t = 0; t < sides->nsides; t++) {
+        ZdbSide *side = &sides->side[t];
+
+        side->has_usage = side->state != ZDB_SIDE_STATE_DOWN &&
+                          zdb_store_co_usage(&side->store, &side->live_bytes,
+                                             &side->entries) == 0;
+        if (side->has_usage) {
+            total = MAX(total, 0) + side->live_bytes;
+        }
+    }
+    return total;
+}
+
 int coroutine_fn zdb_sides_co_exists(ZdbSides *sides, uint64_t first, int n,
                                      int8_t *out)
 {

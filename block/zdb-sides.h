@@ -43,6 +43,10 @@ typedef struct ZdbSide {
     ZdbMeta meta;               /* what it records (identifiers with a backup) */
     unsigned long *out_of_sync; /* blocks it lacks (with a backup only) */
     uint64_t copied;            /* blocks copied to it by this catch-up */
+    /* what its server spends on it, as last asked (NSINFO) */
+    bool has_usage;
+    uint64_t live_bytes;
+    uint64_t entries;
 } ZdbSide;
 
 /* What split-brain-keep asks for */
@@ -184,6 +188,12 @@ typedef struct ZdbVerify {
  */
 int coroutine_fn zdb_sides_co_verify(ZdbSides *sides, bool repair,
                                      ZdbVerify *res, Error **errp);
+
+/*
+ * Asks every side that is not down what its server spends on it; the sum
+ * of their live bytes, or -ENOTSUP when no server says.
+ */
+int64_t coroutine_fn zdb_sides_co_usage(ZdbSides *sides);
 
 /* EXISTS on a side in sync */
 int coroutine_fn zdb_sides_co_exists(ZdbSides *sides, uint64_t first, int n,

@@ -11,6 +11,7 @@
 #include "qemu/error-report.h"
 #include "qemu/units.h"
 #include "qemu/bitmap.h"
+#include "qemu/cutils.h"
 #include "block/zdb-store.h"
 #include "trace.h"
 
@@ -477,6 +478,53 @@ int coroutine_fn zdb_store_co_write_meta(ZdbStore *st, const ZdbMeta *g)
     ZdbCmd cmd;
 
     return zdb_pool_co_call(st->pool, &cmd, zdb_put_done, 3, argv, argvlen);
+}
+
+typedef struct ZdbUsageCmd {
+    ZdbCmd cmd;
+    uint64_t live_bytes;
+    uint64_t entries;
+} ZdbUsageCmd;
+
+/* One "name: value" line of NSINFO's text */
+static bool zdb_nsinfo_field(const char *info, const char *name,
+                             uint64_t *value)
+{
+    g_autofree char *key = g_strdup_printf("\n%s: ", name);
+    const char *at = strstr(info, key);
+    const char *end;
+
+    return at && qemu_strtou64(at + strlen(key), &end, 10, value) >= 0;
+}
+
+static int zdb_usage_done(ZdbCmd *cmd, redisReply *reply)
+{
+    ZdbUsageCmd *uc = container_of(cmd, ZdbUsageCmd, cmd);
+
+    if (!reply) {
+        return -ENOTCONN;
+    }
+    if (reply->type != REDIS_REPLY_STRING) {
+        return -ENOTSUP;
+    }
+    if (!zdb_nsinfo_field(reply->str, "data_size_bytes", &uc->live_bytes) ||
+        !zdb_nsinfo_field(reply->str, "entries", &uc->entries)) {
+        return -ENOTSUP;
+    }
+    return 0;
+}
+
+int coroutine_fn zdb_store_co_usage(ZdbStore *st, uint64_t *live_bytes,
+                                    uint64_t *entries)
+{
+    const char *argv[] = { "NSINFO", st->addr.namespace };
+    ZdbUsageCmd uc = { .live_bytes = 0 };
+    int ret;
+
+    ret = zdb_pool_co_call(st->pool, &uc.cmd, zdb_usage_done, 2, argv, NULL);
+    *live_bytes = uc.live_bytes;
+    *entries = uc.entries;
+    return ret;
 }
 
 typedef struct ZdbMetaCmd {

@@ -122,6 +122,13 @@ int coroutine_fn zdb_store_co_write_record_page(ZdbStore *st, uint32_t page,
                                                 const uint8_t *bytes);
 int coroutine_fn zdb_store_co_drop_record(ZdbStore *st, uint64_t nchunks);
 
+/*
+ * What the server spends on the namespace (NSINFO): its live bytes and
+ * keys.  -ENOTSUP from a server without NSINFO (Redis).
+ */
+int coroutine_fn zdb_store_co_usage(ZdbStore *st, uint64_t *live_bytes,
+                                    uint64_t *entries);
+
 int coroutine_fn zdb_store_co_write_meta(ZdbStore *st, const ZdbMeta *g);
 /* 1 and @g filled when the metadata exists, 0 when not, negative errno */
 int coroutine_fn zdb_store_co_read_meta(ZdbStore *st, ZdbMeta *g,

@@ -587,6 +587,12 @@ static ZdbNamespaceInfo *zdb_namespace_info(BDRVZdbState *s,
 
     info->server = zdb_addr_describe(addr);
     info->q_namespace = g_strdup(addr->namespace);
+    if (side && side->has_usage) {
+        info->has_live_bytes = true;
+        info->live_bytes = side->live_bytes;
+        info->has_entries = true;
+        info->entries = side->entries;
+    }
     if (side && s->disk.sides.nsides > 1) {
         info->has_state = true;
         info->state = side->state;
@@ -643,6 +649,22 @@ static int coroutine_fn zdb_co_create(BlockdevCreateOptions *options,
     return zdb_create_from_qapi(&options->u.zdb, errp);
 }
 
+/*
+ * "disk size": what the servers spend on the disk, its live bytes on
+ * every side (0-db is append-only: what it has on disk may be more).
+ */
+static int64_t coroutine_fn GRAPH_RDLOCK
+zdb_co_get_allocated_file_size(BlockDriverState *bs)
+{
+    BDRVZdbState *s = bs->opaque;
+    AioContext *caller = zdb_co_enter_home(s);
+    int64_t ret;
+
+    ret = zdb_sides_co_usage(&s->disk.sides);
+    zdb_co_leave_home(s, caller);
+    return ret;
+}
+
 /* A new disk reads as zeros, unless a thin base shows through it */
 static int zdb_has_zero_init(BlockDriverState *bs)
 {
@@ -669,6 +691,7 @@ static int zdb_has_zero_init(BlockDriverState *bs)
     .bdrv_co_flush_to_disk      = zdb_co_flush,                     \
     .bdrv_co_block_status       = zdb_co_block_status,              \
     .bdrv_co_getlength          = zdb_co_getlength,                 \
+    .bdrv_co_get_allocated_file_size = zdb_co_get_allocated_file_size, \
     .bdrv_co_truncate           = zdb_co_truncate,                  \
     .bdrv_co_invalidate_cache   = zdb_co_invalidate_cache,          \
     .bdrv_inactivate            = zdb_inactivate,                   \
