@@ -71,15 +71,20 @@ void coroutine_fn zdb_disk_co_take_over(ZdbDisk *d, ZdbKeep keep,
     zdb_disk_forget(d);
 }
 
-/* A connection that came back may have missed another writer's changes */
-static void zdb_disk_check_sessions(ZdbDisk *d)
+/*
+ * A connection that came back may have missed another writer's changes.
+ * Returns whether the knowledge was dropped.
+ */
+static bool zdb_disk_check_sessions(ZdbDisk *d)
 {
     uint64_t now = zdb_disk_reconnects(d);
 
-    if (now != d->reconnects_seen) {
-        d->reconnects_seen = now;
-        zdb_disk_forget(d);
+    if (now == d->reconnects_seen) {
+        return false;
     }
+    d->reconnects_seen = now;
+    zdb_disk_forget(d);
+    return true;
 }
 
 static void zdb_disk_know(ZdbDisk *d, const ZdbBlocks *blocks,
@@ -335,8 +340,8 @@ int coroutine_fn zdb_disk_co_read(ZdbDisk *d, int64_t offset, int64_t bytes,
     ZdbRange range;
     int ret;
 
-    zdb_disk_check_sessions(d);
     if (!d->has_thin) {
+        zdb_disk_check_sessions(d);
         return zdb_disk_co_fetch(d, offset, bytes, qiov);
     }
     /* a block copied from the base must not land after a guest write */
@@ -344,7 +349,14 @@ int coroutine_fn zdb_disk_co_read(ZdbDisk *d, int64_t offset, int64_t bytes,
         zdb_range_co_lock(&d->ranges, &range, offset / bsz,
                           (offset + bytes - 1) / bsz, true);
     }
-    ret = zdb_disk_co_fetch_thin(d, offset, bytes, qiov, copy);
+    /*
+     * Where the blocks were looked for depends on the knowledge: if a
+     * connection came back meanwhile, look again knowing nothing.
+     */
+    do {
+        zdb_disk_check_sessions(d);
+        ret = zdb_disk_co_fetch_thin(d, offset, bytes, qiov, copy);
+    } while (ret == 0 && zdb_disk_check_sessions(d));
     if (copy) {
         zdb_range_unlock(&d->ranges, &range);
     }
@@ -463,8 +475,8 @@ static int zdb_run(const int8_t *v, int n)
     return i;
 }
 
-int coroutine_fn zdb_disk_co_status(ZdbDisk *d, uint64_t first, int n,
-                                    bool *data, int *run)
+static int coroutine_fn zdb_disk_co_status_once(ZdbDisk *d, uint64_t first,
+                                                int n, bool *data, int *run)
 {
     g_autofree int8_t *own = NULL;
     g_autofree int8_t *base = NULL;
@@ -472,7 +484,6 @@ int coroutine_fn zdb_disk_co_status(ZdbDisk *d, uint64_t first, int n,
     ZdbKnownState st;
     int i, ret;
 
-    zdb_disk_check_sessions(d);
     n = zdb_known_run(&d->known, first, n, &st);
     if (st == ZDB_KNOWN_UNKNOWN) {
         own = g_new(int8_t, n);
@@ -502,6 +513,18 @@ int coroutine_fn zdb_disk_co_status(ZdbDisk *d, uint64_t first, int n,
     *run = zdb_run(base, n);
     *data = base[0];
     return 0;
+}
+
+int coroutine_fn zdb_disk_co_status(ZdbDisk *d, uint64_t first, int n,
+                                    bool *data, int *run)
+{
+    int ret;
+
+    do {
+        zdb_disk_check_sessions(d);
+        ret = zdb_disk_co_status_once(d, first, n, data, run);
+    } while (ret == 0 && zdb_disk_check_sessions(d));
+    return ret;
 }
 
 /* ------------------------------------------------------------------ */
