@@ -16,6 +16,7 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(TOP, 'tests', 'zdb-server'))
 # pylint: disable=wrong-import-position
+import zdbservers  # noqa: E402
 from zdbservers import Failed  # noqa: E402,F401  (re-exported)
 
 BUILD = os.environ.get('ZDB_BUILD', os.path.join(TOP, 'build'))
@@ -37,6 +38,7 @@ MB = 1e6
 
 LOG = None                  # build/bench/bench.log, opened by open_log()
 FAILURES = []               # one line each, printed under the table
+NOTES = []                  # rows skipped and why, printed under the table
 
 
 def open_log():
@@ -63,6 +65,12 @@ def failed(what, error):
     say('FAILED: %s' % FAILURES[-1])
 
 
+def note(text):
+    """Records why rows are missing (a tool absent, say): not a failure."""
+    NOTES.append(text)
+    say('NOTE: ' + text)
+
+
 def qemu_imgs():
     """The qemu-img binaries to compare: (tag for the test name, path)."""
     imgs = [('', QEMU_IMG)]
@@ -87,6 +95,20 @@ def retry_relinked(start):
             time.sleep(2)
 
 
+def die_with_us():
+    """preexec_fn of every child: SIGTERM from the kernel when the bench
+    dies, even by SIGKILL (start children from the main thread)."""
+    # pylint: disable=protected-access
+    return zdbservers._die_with_parent(os.getpid())
+
+
+def spawn(cmd, **popen_args):
+    """A long-running child (a daemon, one of many parallel runs): a
+    zdbservers.Process, stopped by stop_all() at the latest, on any exit."""
+    log('$ ' + ' '.join(map(str, cmd)))
+    return retry_relinked(lambda: zdbservers.Process(cmd, **popen_args))
+
+
 def run(cmd, timeout=300, env=None):
     """Run cmd, log it with its output, return stdout; Failed unless
     exit 0."""
@@ -94,7 +116,8 @@ def run(cmd, timeout=300, env=None):
     try:
         p = retry_relinked(lambda: subprocess.run(
             list(map(str, cmd)), stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, timeout=timeout, text=True, env=env))
+            stderr=subprocess.PIPE, timeout=timeout, text=True, env=env,
+            preexec_fn=die_with_us()))
     except subprocess.TimeoutExpired:
         raise Failed('timed out after %d s: %s'
                      % (timeout, ' '.join(map(str, cmd))))
@@ -115,8 +138,9 @@ def run_rusage(cmd, timeout=600):
     log('$ ' + ' '.join(map(str, cmd)))
     with open(os.path.join(OUT, 'bench.log'), 'a') as lf:
         t0 = time.monotonic()
-        p = retry_relinked(lambda: subprocess.Popen(list(map(str, cmd)),
-                                                    stdout=lf, stderr=lf))
+        p = retry_relinked(lambda: subprocess.Popen(
+            list(map(str, cmd)), stdout=lf, stderr=lf,
+            preexec_fn=die_with_us()))
         deadline = t0 + timeout
         while True:
             pid, status, ru = os.wait4(p.pid, os.WNOHANG)

@@ -1,7 +1,8 @@
 #
 # What a user would pick instead of zdb: qemu-storage-daemon exporting a
 # raw file on the local disk over NBD (unix socket), measured with the
-# same qemu-img bench runs through QEMU's nbd driver.
+# same qemu-img bench runs through QEMU's nbd driver.  The same daemon
+# also exports a given file, or a zdb disk (for fio and convert512).
 #
 # SPDX-License-Identifier: GPL-2.0-or-later
 
@@ -11,26 +12,36 @@ import socket
 import zdbservers
 
 from . import common
-from .common import DISK, QSD, Failed, log
+from .common import DISK, QSD, Failed
 from .driver import measure_driver
 
 
 class Export:
-    """qemu-storage-daemon serving export 'f' on a unix socket."""
+    """qemu-storage-daemon serving one export on a unix socket: by
+    default 'f', a new empty 1 GiB raw file; or the raw file img; or
+    blockdev, the options of a node (a zdb disk, say) named name.
+    Read-only unless writable (a file others read meanwhile)."""
 
-    def __init__(self, work):
-        img = os.path.join(work, 'nbd.img')
-        self.socket = os.path.join(work, 'nbd.sock')
-        with open(img, 'wb') as f:
-            f.truncate(DISK)
-        # a raw file on the local disk, default cache (the page cache), as
-        # a user would export it
-        cmd = [QSD, '--blockdev', 'driver=file,node-name=f,filename=%s' % img,
+    def __init__(self, work, name='f', img=None, blockdev=None,
+                 writable=True):
+        self.name = name
+        self.socket = os.path.join(work, 'nbd.sock' if name == 'f' else
+                                   'nbd-%s.sock' % name)
+        if not blockdev:
+            if not img:
+                img = os.path.join(work, 'nbd.img')
+                with open(img, 'wb') as f:
+                    f.truncate(DISK)
+            # a raw file on the local disk, default cache (the page
+            # cache), as a user would export it
+            blockdev = 'driver=file,filename=%s' % img
+        if not writable:
+            blockdev += ',read-only=on'
+        cmd = [QSD, '--blockdev', '%s,node-name=%s' % (blockdev, name),
                '--nbd-server', 'addr.type=unix,addr.path=%s' % self.socket,
-               '--export', 'type=nbd,id=e,node-name=f,writable=on']
-        log('$ ' + ' '.join(cmd))
-        self.proc = zdbservers.Process(cmd, stdout=common.LOG,
-                                       stderr=common.LOG)
+               '--export', 'type=nbd,id=e,node-name=%s,writable=%s'
+               % (name, 'on' if writable else 'off')]
+        self.proc = common.spawn(cmd, stdout=common.LOG, stderr=common.LOG)
         try:
             zdbservers.wait_for(self._up, 'qemu-storage-daemon', timeout=20)
         except Failed:
@@ -49,11 +60,14 @@ class Export:
         return True
 
     def opts(self):
-        return 'driver=nbd,server.type=unix,server.path=%s,export=f' \
-            % self.socket
+        return 'driver=nbd,server.type=unix,server.path=%s,export=%s' \
+            % (self.socket, self.name)
 
     def filename(self):
-        return 'nbd+unix:///f?socket=%s' % self.socket
+        return 'nbd+unix:///%s?socket=%s' % (self.name, self.socket)
+
+    def stop(self):
+        self.proc.stop()
 
 
 def measure_nbd_driver(export, res):

@@ -8,15 +8,18 @@
 import csv
 import os
 
-from .common import BS, FAILURES, MB, OTHER_TAG, REPS, load1
+from .common import BS, FAILURES, MB, NOTES, OTHER_TAG, REPS, load1
 from .ceiling import CEILINGS
 from .driver import CONN_COUNTS
 
 
 class Results:
+    # ref, ref_value, ratio_ref: the figure a row of the sections of
+    # issue 16 (rtt, fio, vms, convert512) is held against, and the ratio
     FIELDS = ['section', 'server', 'transport', 'test', 'op', 'unit',
               'median', 'runs', 'ceiling', 'ceiling_value', 'ratio_ceiling',
-              'target', 'ratio_nbd', 'load1']
+              'target', 'ratio_nbd', 'ref', 'ref_value', 'ratio_ref',
+              'load1']
 
     def __init__(self):
         self.rows = []
@@ -104,9 +107,15 @@ def print_table(res, header):
     print_driver(res)
     print_layers(res)
     print_convert(res)
+    for section, title in REF_SECTIONS:
+        print_refs(res, section, title)
     print_other(res)
     print('\nload average at the end: %.2f %.2f %.2f (2 cores: above ~1 the '
           'figures shrink)' % os.getloadavg())
+    if NOTES:
+        print('\nNOT MEASURED:')
+        for n in NOTES:
+            print('  ' + n)
     if FAILURES:
         print('\nFAILED:')
         for f in FAILURES:
@@ -209,6 +218,49 @@ def print_convert(res):
                  r['ratio_nbd'] or '-', m['median'], m['ratio_nbd'] or '-'))
     print('(x nbd of wall time: lower is better; goal for peak RSS: '
           'x nbd <= 1.25)')
+
+
+REF_SECTIONS = [
+    ('convert512', 'qemu-img convert of 512 MiB raw (256 MiB random data, '
+     '256 MiB holes)'),
+    ('rtt', 'Emulated round trip: zdb-server --delay-us, unix socket, '
+     'qemu-img bench 4 KiB "random"'),
+    ('fio', 'fio --ioengine=nbd 4 KiB random against qemu-storage-daemon\'s '
+     'NBD export (unix socket)'),
+    ('vms', 'Many VMs: 32 qemu-img bench at once, 4 KiB "random" reads at '
+     'depth 4 each, aggregate'),
+]
+
+REF_NOTES = {
+    'rtt': '(1/rtt: one request per round trip, the ideal at depth 1; at '
+           'depth 32 x 1/rtt is the mean number in flight, 32 at best)',
+    'fio': '(x ref: the zdb disk against the raw file, same daemon, same '
+           'fio job)',
+    'vms': '(reads/s counted by the server: its network_tx_bytes over a '
+           'window with all 32 running, / 4105 bytes a value)',
+    'convert512': '(in: data blocks/s against the best redis-benchmark SET '
+                  'rate of that server and transport; out: wall time '
+                  'against nbd, lower is better)',
+}
+
+
+def print_refs(res, section, title):
+    """A section whose rows each carry the figure they are held
+    against (ref) and the ratio to it."""
+    rows = [r for r in res.rows if r['section'] == section]
+    if not rows:
+        return
+    print('\n%s, median of %d' % (title, REPS))
+    print('%-9s %-5s %-32s %-5s %10s %-6s  %-22s %10s %6s %7s'
+          % ('server', 'via', 'test', 'op', 'value', 'unit', 'ref',
+             'ref val', 'x ref', 'goal'))
+    for r in rows:
+        print('%-9s %-5s %-32s %-5s %10s %-6s  %-22s %10s %6s %7s'
+              % (r['server'], r['transport'], r['test'], r['op'],
+                 r['median'], r['unit'], r['ref'] or '-',
+                 r['ref_value'] or '-', r['ratio_ref'] or '-',
+                 r['target'] or '-'))
+    print(REF_NOTES[section])
 
 
 def print_other(res):

@@ -72,9 +72,16 @@ def start(work):
     return redis, zdb, targets
 
 
-def start_zdb_test(work, name='zdb-server'):
-    return zdbservers.ZdbTestServer(workdir=os.path.join(work, name),
+def start_zdb_test(work, name='zdb-server', args=()):
+    return zdbservers.ZdbTestServer(args, workdir=os.path.join(work, name),
                                     name='zdb-test')
+
+
+def start_delayed(work, delay_us, name='delayed'):
+    """A test server holding every reply back delay_us (an emulated
+    network round trip, --delay-us)."""
+    return start_zdb_test(work, '%s-%d' % (name, delay_us),
+                          ['--delay-us', str(delay_us)])
 
 
 def backup_server(zdb, work):
