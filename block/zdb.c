@@ -503,8 +503,13 @@ static void zdb_refresh_limits(BlockDriverState *bs, Error **errp)
 {
     BDRVZdbState *s = bs->opaque;
 
-    /* partial blocks are read-modify-written here (zdb_disk_co_write) */
-    bs->bl.request_alignment = BDRV_SECTOR_SIZE;
+    /*
+     * Partial blocks are read-modify-written here (zdb_disk_co_write), at
+     * any byte offset.  The block layer must not pad requests itself: in
+     * QEMU 10.0 a write whose padding read fails goes on with the padding
+     * buffer's garbage (bdrv_co_pwritev_part ignores the read's error).
+     */
+    bs->bl.request_alignment = 1;
     bs->bl.pwrite_zeroes_alignment = s->disk.sides.blocksize;
     bs->bl.pdiscard_alignment = s->disk.sides.blocksize;
     bs->bl.opt_transfer = s->disk.sides.blocksize;
