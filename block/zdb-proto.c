@@ -37,8 +37,9 @@ char *zdb_meta_format(const ZdbMeta *g)
         }
     }
     if (g->chunk_blocks) {
-        g_string_append_printf(text, "chunk-blocks %" PRIu64 "\n",
-                               g->chunk_blocks);
+        g_string_append_printf(text, "chunk-blocks %" PRIu64 "\n"
+                               "record-chunks %" PRIu64 "\n",
+                               g->chunk_blocks, g->record_chunks);
     }
     return g_string_free(text, false);
 }
@@ -169,6 +170,8 @@ bool zdb_meta_parse(const char *text, size_t len, ZdbMeta *g,
             ok = zdb_meta_parse_history(line + 8, g);
         } else if (g_str_has_prefix(line, "chunk-blocks ")) {
             ok = qemu_strtou64(line + 13, NULL, 10, &g->chunk_blocks) == 0;
+        } else if (g_str_has_prefix(line, "record-chunks ")) {
+            ok = qemu_strtou64(line + 14, NULL, 10, &g->record_chunks) == 0;
         }
         /* other lines: later layouts may add them */
     }

@@ -281,6 +281,12 @@ void zdb_sides_settle(ZdbSides *sides, const ZdbProbe *p, const ZdbProbe *b,
                                DIV_ROUND_UP(probe[t]->g.size,
                                             sides->blocksize));
         }
+        if (probe[t]->record && probe[t]->g.chunk_blocks ==
+                                sides->chunk_blocks) {
+            /* a side may have dropped blocks past its end: they go too */
+            stale_blocks = MAX(stale_blocks, probe[t]->record_chunks *
+                                             sides->chunk_blocks);
+        }
     }
     sides->nblocks = MAX(sides->nblocks, stale_blocks);
     sides->nchunks = DIV_ROUND_UP(sides->nblocks, sides->chunk_blocks);
@@ -420,20 +426,27 @@ static void zdb_side_mark(ZdbSides *sides, ZdbSide *side,
 }
 
 /* Records the geometry and @side's identifiers in its metadata key */
+/*
+ * Records @m (the geometry added) as @side's metadata; only once the
+ * server took it does @side's in-memory metadata become @m, so a write
+ * that fails is tried again by whoever needs it next.
+ */
 static int coroutine_fn zdb_side_co_write_meta(ZdbSides *sides,
-                                               ZdbSide *side)
+                                               ZdbSide *side, ZdbMeta *m)
 {
     int ret;
 
     assert(!sides->inactive);
-    side->meta.size = sides->size;
-    side->meta.blocksize = sides->blocksize;
+    m->size = sides->size;
+    m->blocksize = sides->blocksize;
     if (sides->nsides > 1) {
-        side->meta.chunk_blocks = sides->chunk_blocks;
+        m->chunk_blocks = sides->chunk_blocks;
+        m->record_chunks = sides->nchunks;
     }
-    trace_zdb_generation(side->name, side->meta.generation, side->meta.uuid);
-    ret = zdb_store_co_write_meta(&side->store, &side->meta);
+    trace_zdb_generation(side->name, m->generation, m->uuid);
+    ret = zdb_store_co_write_meta(&side->store, m);
     if (ret == 0) {
+        side->meta = *m;
         side->has_meta = true;
     }
     return ret;
@@ -453,34 +466,36 @@ static uint64_t zdb_new_uuid(void)
  * The sides in sync start a new identifier, unless they already hold one
  * their peer lacks, before a write the peer misses is acknowledged.
  */
-static int coroutine_fn zdb_sides_co_diverge(ZdbSides *sides)
+static int coroutine_fn zdb_sides_co_diverge(ZdbSides *sides, bool force)
 {
     int ret = 0;
     int t;
 
     qemu_co_mutex_lock(&sides->meta_lock);
-    for (t = 0; t < sides->nsides && ret == 0; t++) {
+    /* a catch-up may have ended while this waited for the lock */
+    for (t = 0; t < sides->nsides && ret == 0 && zdb_sides_degraded(sides);
+         t++) {
         ZdbSide *side = &sides->side[t];
-        ZdbMeta *m = &side->meta;
+        ZdbMeta m = side->meta;
 
         if (side->state != ZDB_SIDE_STATE_SYNC ||
-            (m->has_uuid && m->uuid != m->since)) {
+            (m.has_uuid && m.uuid != m.since && !force)) {
             continue;
         }
-        if (m->has_uuid) {
-            memmove(&m->history[1], &m->history[0],
-                    (ZDB_HISTORY_LEN - 1) * sizeof(m->history[0]));
-            m->history[0] = m->uuid;
-            m->nhistory = MIN(m->nhistory + 1, ZDB_HISTORY_LEN);
+        if (m.has_uuid) {
+            memmove(&m.history[1], &m.history[0],
+                    (ZDB_HISTORY_LEN - 1) * sizeof(m.history[0]));
+            m.history[0] = m.uuid;
+            m.nhistory = MIN(m.nhistory + 1, ZDB_HISTORY_LEN);
         } else {
             /* from a driver without identifiers: the peer shares none */
-            m->nhistory = 0;
+            m.nhistory = 0;
         }
-        m->since = m->has_uuid ? m->uuid : 0;
-        m->uuid = zdb_new_uuid();
-        m->has_uuid = true;
-        m->generation++;
-        ret = zdb_side_co_write_meta(sides, side);
+        m.since = m.has_uuid ? m.uuid : 0;
+        m.uuid = zdb_new_uuid();
+        m.has_uuid = true;
+        m.generation++;
+        ret = zdb_side_co_write_meta(sides, side, &m);
     }
     qemu_co_mutex_unlock(&sides->meta_lock);
     return ret;
@@ -504,19 +519,19 @@ static int coroutine_fn zdb_sides_co_adopt(ZdbSides *sides)
                                           : zdb_new_uuid();
     for (t = 0; t < sides->nsides && ret == 0 && !sides->adopted; t++) {
         ZdbSide *side = &sides->side[t];
-        ZdbMeta *m = &side->meta;
+        ZdbMeta m = side->meta;
 
         /* a side behind is written when it is caught up, not before */
         if (side->state != ZDB_SIDE_STATE_SYNC ||
-            (m->has_uuid && m->chunk_blocks == sides->chunk_blocks)) {
+            (m.has_uuid && m.chunk_blocks == sides->chunk_blocks)) {
             continue;
         }
-        if (in_sync && (!m->has_uuid || m->uuid != shared)) {
-            m->has_uuid = true;
-            m->uuid = m->since = shared;
-            m->nhistory = 0;
+        if (in_sync && (!m.has_uuid || m.uuid != shared)) {
+            m.has_uuid = true;
+            m.uuid = m.since = shared;
+            m.nhistory = 0;
         }
-        ret = zdb_side_co_write_meta(sides, side);
+        ret = zdb_side_co_write_meta(sides, side, &m);
     }
     sides->adopted = ret == 0;
     qemu_co_mutex_unlock(&sides->meta_lock);
@@ -761,7 +776,7 @@ int coroutine_fn zdb_sides_co_put(ZdbSides *sides, const ZdbBlocks *blocks,
         }
         return ret;
     }
-    return zdb_sides_degraded(sides) ? zdb_sides_co_diverge(sides) : 0;
+    return zdb_sides_degraded(sides) ? zdb_sides_co_diverge(sides, false) : 0;
 }
 
 int64_t coroutine_fn zdb_sides_co_usage(ZdbSides *sides)
@@ -937,7 +952,9 @@ static int coroutine_fn zdb_sides_co_set_size(ZdbSides *sides, uint64_t size)
         if (side->state != ZDB_SIDE_STATE_SYNC) {
             continue;
         }
-        r[t] = zdb_side_co_write_meta(sides, side);
+        ZdbMeta m = side->meta;
+
+        r[t] = zdb_side_co_write_meta(sides, side, &m);
         if (r[t] < 0) {
             ret = ret ?: r[t];
         } else if (side->state == ZDB_SIDE_STATE_SYNC) {
@@ -967,7 +984,7 @@ int coroutine_fn zdb_sides_co_grow(ZdbSides *sides, uint64_t end)
     }
     qemu_co_mutex_unlock(&sides->meta_lock);
     if (ret == 0 && zdb_sides_degraded(sides)) {
-        ret = zdb_sides_co_diverge(sides);
+        ret = zdb_sides_co_diverge(sides, false);
     }
     return ret;
 }
@@ -980,7 +997,7 @@ int coroutine_fn zdb_sides_co_resize(ZdbSides *sides, uint64_t size)
     ret = zdb_sides_co_set_size(sides, size);
     qemu_co_mutex_unlock(&sides->meta_lock);
     if (ret == 0 && zdb_sides_degraded(sides)) {
-        ret = zdb_sides_co_diverge(sides);
+        ret = zdb_sides_co_diverge(sides, false);
     }
     return ret;
 }
@@ -1037,25 +1054,32 @@ static void coroutine_fn zdb_co_finish_catch_up(ZdbSides *sides,
 
     qemu_co_mutex_lock(&sides->meta_lock);
     if (ret == 0) {
-        side->meta = src->meta;
-        side->meta.since = src->meta.uuid;
-        ret = zdb_side_co_write_meta(sides, side);
+        ZdbMeta m = src->meta;
+
+        m.since = src->meta.uuid;
+        ret = zdb_side_co_write_meta(sides, side, &m);
     }
     if (ret == 0 && src->meta.since != src->meta.uuid) {
-        src->meta.since = src->meta.uuid;
-        if (zdb_side_co_write_meta(sides, src) < 0) {
-            /* harmless: the next open sees equal identifiers */
-            src->meta.since = side->meta.since;
-        }
+        ZdbMeta m = src->meta;
+
+        /* if this fails, the next open sees equal identifiers: harmless */
+        m.since = src->meta.uuid;
+        zdb_side_co_write_meta(sides, src, &m);
     }
     qemu_co_mutex_unlock(&sides->meta_lock);
     if (ret < 0) {
         zdb_side_lost(sides, side, ret);
         return;
     }
-    /* a write may have failed on it meanwhile, or marked a block */
+    /*
+     * A write may have failed on it meanwhile, or marked a block: then its
+     * metadata says more than it holds, and the side in sync must start a
+     * new identifier at once, so that the next open knows it is behind.
+     */
     if (side->state != ZDB_SIDE_STATE_BEHIND ||
         find_first_bit(side->out_of_sync, sides->nblocks) < sides->nblocks) {
+        /* if this fails, the next write tries again before it returns */
+        zdb_sides_co_diverge(sides, true);
         return;
     }
     zdb_side_set_state(sides, side, ZDB_SIDE_STATE_SYNC);
@@ -1296,7 +1320,8 @@ static int coroutine_fn zdb_side_co_reprobe(ZdbSides *sides, ZdbSide *side,
     if (p->found && p->g.chunk_blocks) {
         uint64_t nblocks = DIV_ROUND_UP(p->g.size, p->g.blocksize);
 
-        p->record_chunks = DIV_ROUND_UP(nblocks, p->g.chunk_blocks);
+        p->record_chunks = MAX(DIV_ROUND_UP(nblocks, p->g.chunk_blocks),
+                               p->g.record_chunks);
         p->record = bitmap_new(p->record_chunks);
         ret = zdb_store_co_read_record(&side->store, p->record,
                                        p->record_chunks);

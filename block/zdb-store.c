@@ -753,7 +753,8 @@ static bool zdb_read_record_sync(redisContext *c, const ZdbAddr *addr,
     if (!p->g.chunk_blocks) {
         return true;
     }
-    p->record_chunks = DIV_ROUND_UP(nblocks, p->g.chunk_blocks);
+    p->record_chunks = MAX(DIV_ROUND_UP(nblocks, p->g.chunk_blocks),
+                           p->g.record_chunks);
     p->record = bitmap_new(p->record_chunks);
     npages = zdb_record_pages(p->record_chunks);
     for (page = 0; page < npages; page++) {

@@ -17,7 +17,7 @@ static void test_meta_round_trip(void)
         .has_uuid = true, .uuid = 0x5f1c0e2a9b7d3c41ULL,
         .since = 0x0be3f7aa01c2d9e8ULL,
         .history = { 0x0be3f7aa01c2d9e8ULL, 0x93d2c5e0771a4b06ULL },
-        .nhistory = 2, .chunk_blocks = 1024,
+        .nhistory = 2, .chunk_blocks = 1024, .record_chunks = 77,
     };
     g_autofree char *text = zdb_meta_format(&m);
     ZdbMeta back;
@@ -33,6 +33,7 @@ static void test_meta_round_trip(void)
     g_assert_cmpint(back.nhistory, ==, 2);
     g_assert_cmpuint(back.history[1], ==, m.history[1]);
     g_assert_cmpuint(back.chunk_blocks, ==, 1024);
+    g_assert_cmpuint(back.record_chunks, ==, 77);
 
     g_assert_cmpint(zdb_meta_age(&back, m.uuid), ==, 0);
     g_assert_cmpint(zdb_meta_age(&back, m.history[0]), ==, 1);
