@@ -36,8 +36,7 @@ typedef struct ZdbReadyWaiter {
 
 struct ZdbConn {
     const ZdbAddr *addr;
-    uint64_t *reconnects;   /* the pool's count, see ZdbPool */
-    bool had_session;
+    uint64_t *sessions_lost;    /* the pool's count, see ZdbPool */
     AioContext *ctx;
     redisAsyncContext *ac;
     int fd;
@@ -173,6 +172,7 @@ static void zdb_ev_cleanup(void *privdata)
     }
     conn->fd = -1;
     conn->ac = NULL;
+    *conn->sessions_lost += conn->ready;
     conn->ready = false;
 }
 
@@ -336,8 +336,6 @@ static int zdb_conn_hello_done(ZdbCmd *cmd, redisReply *reply)
         redisAsyncDisconnect(conn->ac);
     } else {
         conn->ready = true;
-        *conn->reconnects += conn->had_session;
-        conn->had_session = true;
     }
     zdb_conn_wake_waiters(conn, ret);
     return ret;
@@ -602,7 +600,7 @@ ZdbPool *zdb_pool_new(const ZdbAddr *addr, int n, int timeout_s,
     pool->conns = g_new0(ZdbConn *, n);
     for (i = 0; i < n; i++) {
         pool->conns[i] = zdb_conn_new(addr, timeout_s, ctx);
-        pool->conns[i]->reconnects = &pool->reconnects;
+        pool->conns[i]->sessions_lost = &pool->sessions_lost;
     }
     return pool;
 }

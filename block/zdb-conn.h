@@ -55,10 +55,11 @@ typedef struct ZdbPool {
     unsigned next;
     ZdbConn **conns;
     /*
-     * Sessions opened on a connection that had one before: while it was
-     * away, another client may have changed the namespace.
+     * Sessions lost (the connection dropped after it had selected the
+     * namespace): from then on, another client may have changed the
+     * namespace unseen.
      */
-    uint64_t reconnects;
+    uint64_t sessions_lost;
 } ZdbPool;
 
 ZdbPool *zdb_pool_new(const ZdbAddr *addr, int n, int timeout_s,

@@ -23,13 +23,13 @@ void zdb_disk_init(ZdbDisk *d, BlockDriverState *bs)
     zdb_sides_init(&d->sides, bs, &d->ranges);
 }
 
-static uint64_t zdb_disk_reconnects(ZdbDisk *d)
+static uint64_t zdb_disk_sessions_lost(ZdbDisk *d)
 {
     uint64_t n = 0;
     int t;
 
     for (t = 0; t < d->sides.nsides; t++) {
-        n += zdb_store_reconnects(&d->sides.side[t].store);
+        n += zdb_store_sessions_lost(&d->sides.side[t].store);
     }
     return n;
 }
@@ -43,7 +43,7 @@ void zdb_disk_start(ZdbDisk *d, bool empty)
 {
     zdb_known_init(&d->known, zdb_disk_blocks(d),
                    empty ? ZDB_KNOWN_ABSENT : ZDB_KNOWN_UNKNOWN);
-    d->reconnects_seen = zdb_disk_reconnects(d);
+    d->sessions_lost_seen = zdb_disk_sessions_lost(d);
 }
 
 void zdb_disk_close(ZdbDisk *d)
@@ -72,17 +72,17 @@ void coroutine_fn zdb_disk_co_take_over(ZdbDisk *d, ZdbKeep keep,
 }
 
 /*
- * A connection that came back may have missed another writer's changes.
- * Returns whether the knowledge was dropped.
+ * A connection that lost its session may have missed another writer's
+ * changes, from the loss on.  Returns whether the knowledge was dropped.
  */
 static bool zdb_disk_check_sessions(ZdbDisk *d)
 {
-    uint64_t now = zdb_disk_reconnects(d);
+    uint64_t now = zdb_disk_sessions_lost(d);
 
-    if (now == d->reconnects_seen) {
+    if (now == d->sessions_lost_seen) {
         return false;
     }
-    d->reconnects_seen = now;
+    d->sessions_lost_seen = now;
     zdb_disk_forget(d);
     return true;
 }
@@ -333,6 +333,28 @@ static int coroutine_fn zdb_disk_co_fetch_thin(ZdbDisk *d, int64_t offset,
     return copy ? zdb_disk_co_keep(d, base, nused, kinds, vals) : 0;
 }
 
+/*
+ * Reads [offset, offset + bytes) as the guest sees it.  On a thin disk,
+ * where the blocks were looked for depends on the knowledge: if a session
+ * was lost meanwhile, look again knowing nothing.
+ */
+static int coroutine_fn zdb_disk_co_fetch_any(ZdbDisk *d, int64_t offset,
+                                              int64_t bytes,
+                                              QEMUIOVector *qiov, bool copy)
+{
+    int ret;
+
+    if (!d->has_thin) {
+        zdb_disk_check_sessions(d);
+        return zdb_disk_co_fetch(d, offset, bytes, qiov);
+    }
+    do {
+        zdb_disk_check_sessions(d);
+        ret = zdb_disk_co_fetch_thin(d, offset, bytes, qiov, copy);
+    } while (ret == 0 && zdb_disk_check_sessions(d));
+    return ret;
+}
+
 int coroutine_fn zdb_disk_co_read(ZdbDisk *d, int64_t offset, int64_t bytes,
                                   QEMUIOVector *qiov, bool copy)
 {
@@ -340,23 +362,13 @@ int coroutine_fn zdb_disk_co_read(ZdbDisk *d, int64_t offset, int64_t bytes,
     ZdbRange range;
     int ret;
 
-    if (!d->has_thin) {
-        zdb_disk_check_sessions(d);
-        return zdb_disk_co_fetch(d, offset, bytes, qiov);
-    }
     /* a block copied from the base must not land after a guest write */
+    copy &= d->has_thin;
     if (copy) {
         zdb_range_co_lock(&d->ranges, &range, offset / bsz,
                           (offset + bytes - 1) / bsz, true);
     }
-    /*
-     * Where the blocks were looked for depends on the knowledge: if a
-     * connection came back meanwhile, look again knowing nothing.
-     */
-    do {
-        zdb_disk_check_sessions(d);
-        ret = zdb_disk_co_fetch_thin(d, offset, bytes, qiov, copy);
-    } while (ret == 0 && zdb_disk_check_sessions(d));
+    ret = zdb_disk_co_fetch_any(d, offset, bytes, qiov, copy);
     if (copy) {
         zdb_range_unlock(&d->ranges, &range);
     }
@@ -381,9 +393,7 @@ static int coroutine_fn zdb_disk_co_patch_block(ZdbDisk *d, uint64_t block,
     int ret;
 
     qemu_iovec_init_buf(&local, buf, bsz);
-    ret = d->has_thin
-          ? zdb_disk_co_fetch_thin(d, block * bsz, bsz, &local, false)
-          : zdb_disk_co_fetch(d, block * bsz, bsz, &local);
+    ret = zdb_disk_co_fetch_any(d, block * bsz, bsz, &local, false);
     if (ret < 0) {
         return ret;
     }

@@ -10,8 +10,8 @@
  *
  * The knowledge is exact from the open of an empty namespace, kept by the
  * driver's own writes and reads, and dropped when another writer may have
- * changed the namespace (a connection came back, or another process had
- * the disk: invalidate_cache).  A read learns only when no write ended
+ * changed the namespace (a connection to it was lost, or another process
+ * had the disk: invalidate_cache).  A read learns only when no write ended
  * while it was in flight; a write makes its blocks unknown until it ends.
  *
  * Everything here runs in the disk's AioContext.
@@ -36,7 +36,7 @@ typedef struct ZdbDisk {
 
     ZdbKnown known;             /* of the disk's own namespace */
     uint64_t writes_ended;      /* see the comment above */
-    uint64_t reconnects_seen;
+    uint64_t sessions_lost_seen;
 } ZdbDisk;
 
 void zdb_disk_init(ZdbDisk *d, BlockDriverState *bs);

@@ -32,10 +32,10 @@ void zdb_store_connect(ZdbStore *st, uint32_t blocksize, bool zero_marker,
 void zdb_store_close(ZdbStore *st);
 void zdb_store_detach_aio_context(ZdbStore *st);
 void zdb_store_attach_aio_context(ZdbStore *st, AioContext *ctx);
-/* How often a connection of the store came back (see ZdbPool) */
-static inline uint64_t zdb_store_reconnects(const ZdbStore *st)
+/* How often a connection of the store lost its session (see ZdbPool) */
+static inline uint64_t zdb_store_sessions_lost(const ZdbStore *st)
 {
-    return st->pool ? st->pool->reconnects : 0;
+    return st->pool ? st->pool->sessions_lost : 0;
 }
 
 /* Whether the server answers; if not known, a connection is started */
