@@ -532,6 +532,10 @@ static int coroutine_fn zdb_sides_co_adopt(ZdbSides *sides)
             m.nhistory = 0;
         }
         ret = zdb_side_co_write_meta(sides, side, &m);
+        if (ret < 0 && zdb_side_lost(sides, side, ret)) {
+            /* it learns all this when it is caught up */
+            ret = 0;
+        }
     }
     sides->adopted = ret == 0;
     qemu_co_mutex_unlock(&sides->meta_lock);
@@ -1306,14 +1310,18 @@ void zdb_sides_inactivate(ZdbSides *sides)
 static int coroutine_fn zdb_side_co_reprobe(ZdbSides *sides, ZdbSide *side,
                                             ZdbProbe *p, Error **errp)
 {
+    Error *local_err = NULL;
     int ret;
 
-    ret = zdb_store_co_read_meta(&side->store, &p->g, errp);
-    if (ret == -ENOTCONN || ret == -EIO) {
+    ret = zdb_store_co_read_meta(&side->store, &p->g, &local_err);
+    if (ret == -ENOTCONN) {
+        /* as at open: a side that cannot be reached is down */
+        warn_report_err(local_err);
         p->unreachable = true;
         return 0;
     }
     if (ret < 0) {
+        error_propagate(errp, local_err);
         return ret;
     }
     p->found = ret;
