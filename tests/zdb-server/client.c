@@ -593,6 +593,7 @@ void client_on_readable(Client *c)
                 continue;
             }
             if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                stats.resets += errno == ECONNRESET;
                 c->dead = true;
             }
             break;

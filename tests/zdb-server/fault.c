@@ -137,6 +137,7 @@ static void fault_status(Client *c)
              "clients_lifetime: %llu\n"
              "commands: %llu\n"
              "reply_writes: %llu\n"
+             "resets: %llu\n"
              "fast: %s\n",
              (long long)(fault_hanging(now) ? faults.hang_until - now : 0),
              fault_refusing(now) ? "yes" : "no",
@@ -150,6 +151,7 @@ static void fault_status(Client *c)
              (unsigned long long)stats.clients_lifetime,
              (unsigned long long)stats.commands,
              (unsigned long long)stats.writes,
+             (unsigned long long)stats.resets,
              config.fast ? "yes" : "no");
     reply_bulk(c, text, strlen(text));
 }

@@ -326,6 +326,11 @@ void net_run(void)
                 Client *c = evs[i].data.ptr;
 
                 if (evs[i].events & (EPOLLHUP | EPOLLERR)) {
+                    int err = 0;
+                    socklen_t len = sizeof(err);
+
+                    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+                    stats.resets += err == ECONNRESET;
                     c->dead = true;     /* like 0-db: drop it at once */
                 }
                 if (!c->dead && (evs[i].events & EPOLLOUT)) {

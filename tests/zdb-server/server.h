@@ -62,6 +62,7 @@ typedef struct Stats {
     uint64_t commands_failed;
     uint64_t admin_failed;
     uint64_t writes;            /* reply write() calls */
+    uint64_t resets;            /* connections the client reset (RST) */
     uint64_t rx_bytes;
     uint64_t tx_bytes;
     uint64_t select_plain;      /* SELECT with the password in clear */
