@@ -32,6 +32,7 @@
 #include "qemu/module.h"
 #include "block/block-io.h"
 #include "block/block_int.h"
+#include "block/zdb-compat.h"
 #include "block/zdb-options.h"
 #include "block/zdb-disk.h"
 #include "trace.h"
@@ -262,7 +263,7 @@ static int coroutine_fn GRAPH_RDLOCK zdb_co_flush(BlockDriverState *bs)
 /* ------------------------------------------------------------------ */
 
 static int coroutine_fn GRAPH_RDLOCK
-zdb_co_block_status(BlockDriverState *bs, bool want_zero, int64_t offset,
+zdb_co_block_status(BlockDriverState *bs, ZdbWantMode mode, int64_t offset,
                     int64_t bytes, int64_t *pnum, int64_t *map,
                     BlockDriverState **file)
 {
