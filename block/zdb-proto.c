@@ -152,8 +152,8 @@ bool zdb_meta_parse(const char *text, size_t len, ZdbMeta *g,
         const char *line = lines[i];
         const char *val;
 
-        if ((val = g_str_has_prefix(line, "zdb-disk-layout ") ?
-                   line + strlen("zdb-disk-layout ") : NULL)) {
+        if (g_str_has_prefix(line, "zdb-disk-layout ")) {
+            val = line + strlen("zdb-disk-layout ");
             ok = qemu_strtou64(val, NULL, 10, &version) == 0;
         } else if (g_str_has_prefix(line, "size ")) {
             ok = qemu_strtou64(line + 5, NULL, 10, &g->size) == 0;

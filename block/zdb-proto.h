@@ -66,8 +66,8 @@ typedef struct ZdbMeta {
     int nhistory;
     uint64_t since;
     uint64_t chunk_blocks;      /* blocks per bit of the record, 0: none */
-    uint64_t record_chunks;     /* bits the record may hold: it outlives a
-                                 * shrink, whose dropped blocks it marks */
+    /* bits the record may hold: it outlives a shrink, whose blocks it marks */
+    uint64_t record_chunks;
 } ZdbMeta;
 
 /* Whether @id is @m's identifier or in its history; its age (0: current) */

@@ -171,8 +171,10 @@ static bool zdb_sides_compare(ZdbSides *sides, const ZdbProbe *p,
         return true;
     }
     if (!p->found || !b->found) {
-        /* a namespace without metadata is new; with none at all, the primary
-         * is taken as the truth */
+        /*
+         * A namespace without metadata is new; with none at all, the
+         * primary is taken as the truth.
+         */
         sides->stale = !b->found ? 1 : 0;
         sides->stale_whole = true;
         return true;
@@ -253,9 +255,9 @@ const ZdbProbe *zdb_sides_decide(ZdbSides *sides, const ZdbProbe *p,
     if (stale->found && cur->found &&
         stale->g.blocksize != cur->g.blocksize) {
         error_setg(errp, "zdb: the %s records blocksize %" PRIu64 " but the "
-                   "%s records blocksize %" PRIu64, sides->side[!sides->stale].name,
-                   cur->g.blocksize, sides->side[sides->stale].name,
-                   stale->g.blocksize);
+                   "%s records blocksize %" PRIu64,
+                   sides->side[!sides->stale].name, cur->g.blocksize,
+                   sides->side[sides->stale].name, stale->g.blocksize);
         return NULL;
     }
     /* a resize the stale side missed is replayed on it */

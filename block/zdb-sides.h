@@ -40,7 +40,7 @@ typedef struct ZdbSide {
     ZdbStore store;
     ZdbSideState state;
     bool has_meta;              /* its namespace records the geometry */
-    ZdbMeta meta;               /* what it records (identifiers with a backup) */
+    ZdbMeta meta;               /* what its metadata key says */
     unsigned long *out_of_sync; /* blocks it lacks (with a backup only) */
     uint64_t copied;            /* blocks copied to it by this catch-up */
     /* what its server spends on it, as last asked (NSINFO) */

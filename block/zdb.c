@@ -125,7 +125,8 @@ static bool coroutine_fn zdb_co_will_retry(BDRVZdbState *s, ZdbRetry *r,
         s->fail_fast = true;
         return false;
     }
-    trace_zdb_reconnect(s->disk.sides.side[0].store.addr.namespace, ++r->attempt);
+    trace_zdb_reconnect(s->disk.sides.side[0].store.addr.namespace,
+                        ++r->attempt);
     qemu_co_sleep_ns(QEMU_CLOCK_REALTIME, ZDB_RETRY_INTERVAL_MS * SCALE_MS);
     return true;
 }
@@ -442,8 +443,8 @@ static void zdb_connect_all(BDRVZdbState *s, const ZdbOptions *o,
 {
     s->ctx = bdrv_get_aio_context(s->bs);
     /* zeroing a block of a disk on a base must hide the base's block */
-    zdb_sides_connect(&s->disk.sides, s->disk.has_thin, o->connections, o->timeout_s,
-                      !read_only, s->ctx);
+    zdb_sides_connect(&s->disk.sides, s->disk.has_thin, o->connections,
+                      o->timeout_s, !read_only, s->ctx);
     if (s->disk.has_thin) {
         /* only ever read: the base is shared by many disks */
         zdb_store_connect(&s->disk.thin, s->disk.sides.blocksize, false,
