@@ -639,27 +639,6 @@ int coroutine_fn zdb_store_co_write_record_page(ZdbStore *st, uint32_t page,
     return zdb_pool_co_call(st->pool, &cmd, zdb_put_done, 3, argv, argvlen);
 }
 
-int coroutine_fn zdb_store_co_drop_record(ZdbStore *st, uint64_t nchunks)
-{
-    uint32_t npages = zdb_record_pages(nchunks);
-    g_autofree ZdbCmd *cmds = g_new0(ZdbCmd, npages);
-    ZdbWait wait;
-    uint32_t p;
-    int ret = 0, ret2;
-
-    zdb_wait_init(&wait);
-    for (p = 0; p < npages && ret == 0; p++) {
-        char key[32];
-        const char *argv[2] = { "DEL", key };
-
-        zdb_record_key(key, sizeof(key), p);
-        ret = zdb_pool_co_send(st->pool, &cmds[p], zdb_del_done, &wait, 2,
-                               argv, NULL);
-    }
-    ret2 = zdb_wait_all(&wait);
-    return ret < 0 ? ret : ret2;
-}
-
 /* ------------------------------------------------------------------ */
 /* Open and create (blocking)                                          */
 /* ------------------------------------------------------------------ */

@@ -120,7 +120,6 @@ int coroutine_fn zdb_store_co_read_record(ZdbStore *st, unsigned long *chunks,
                                           uint64_t nchunks);
 int coroutine_fn zdb_store_co_write_record_page(ZdbStore *st, uint32_t page,
                                                 const uint8_t *bytes);
-int coroutine_fn zdb_store_co_drop_record(ZdbStore *st, uint64_t nchunks);
 
 /*
  * What the server spends on the namespace (NSINFO): its live bytes and
