@@ -814,6 +814,22 @@ int coroutine_fn zdb_sides_co_exists(ZdbSides *sides, uint64_t first, int n,
     return zdb_store_co_exists(&side->store, first, n, out);
 }
 
+/*
+ * Copies @blocks from @src to @side, exactly, and clears them from what
+ * @side lacks.  The caller holds the blocks.
+ */
+static int coroutine_fn zdb_side_co_copy(ZdbSide *src, ZdbSide *side,
+                                         const uint64_t *blocks, uint64_t n)
+{
+    int ret = zdb_store_co_copy(&src->store, &side->store, blocks, n);
+    uint64_t i;
+
+    for (i = 0; i < n && ret == 0; i++) {
+        clear_bit(blocks[i], side->out_of_sync);
+    }
+    return ret;
+}
+
 /* ------------------------------------------------------------------ */
 /* Verify                                                              */
 /* ------------------------------------------------------------------ */
@@ -913,13 +929,8 @@ int coroutine_fn zdb_sides_co_verify(ZdbSides *sides, bool repair,
         ret = zdb_sides_co_compare(sides, ref, other, blocks, n, diff, &ndiff,
                                    res);
         if (ret == 0 && repair && ndiff) {
-            ret = zdb_store_co_copy(&ref->store, &other->store, diff, ndiff);
-            if (ret == 0) {
-                for (i = 0; i < ndiff; i++) {
-                    clear_bit(diff[i], other->out_of_sync);
-                }
-                res->repaired += ndiff;
-            }
+            ret = zdb_side_co_copy(ref, other, diff, ndiff);
+            res->repaired += ret == 0 ? ndiff : 0;
         }
         zdb_range_unlock(sides->ranges, &range);
         res->compared += n;
@@ -1059,6 +1070,15 @@ static void coroutine_fn zdb_co_finish_catch_up(ZdbSides *sides,
     qemu_co_queue_restart_all(&sides->record_waiters);
 
     qemu_co_mutex_lock(&sides->meta_lock);
+    if (ret == 0 && !src->meta.has_uuid) {
+        /* a disk never written with both up: they share a first one */
+        ZdbMeta m = src->meta;
+
+        m.has_uuid = true;
+        m.uuid = m.since = zdb_new_uuid();
+        m.nhistory = 0;
+        ret = zdb_side_co_write_meta(sides, src, &m);
+    }
     if (ret == 0) {
         ZdbMeta m = src->meta;
 
@@ -1109,7 +1129,7 @@ static bool coroutine_fn zdb_co_catch_up(ZdbSides *sides, ZdbSide *side,
     for (batch = 0; batch < ZDB_CATCHUP_BATCHES; batch++) {
         uint64_t b = find_first_bit(side->out_of_sync, sides->nblocks);
         ZdbRange range;
-        int i, n = 0, ret;
+        int n = 0, ret;
 
         if (b >= sides->nblocks) {
             zdb_co_finish_catch_up(sides, side, src);
@@ -1126,13 +1146,8 @@ static bool coroutine_fn zdb_co_catch_up(ZdbSides *sides, ZdbSide *side,
         }
         zdb_range_co_lock(sides->ranges, &range, blocks[0], blocks[n - 1],
                           true);
-        ret = zdb_store_co_copy(&src->store, &side->store, blocks, n);
-        if (ret == 0) {
-            for (i = 0; i < n; i++) {
-                clear_bit(blocks[i], side->out_of_sync);
-            }
-            side->copied += n;
-        }
+        ret = zdb_side_co_copy(src, side, blocks, n);
+        side->copied += ret == 0 ? n : 0;
         zdb_range_unlock(sides->ranges, &range);
         if (ret < 0) {
             zdb_side_lost(sides, side, ret);
