@@ -8,6 +8,7 @@
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
+#include "block/block-io.h"
 #include "block/zdb-disk.h"
 #include "trace.h"
 
@@ -39,18 +40,82 @@ static uint64_t zdb_disk_blocks(ZdbDisk *d)
     return DIV_ROUND_UP(d->sides.size, d->sides.blocksize);
 }
 
-void zdb_disk_start(ZdbDisk *d, bool empty)
+/* ------------------------------------------------------------------ */
+/* The walk: what a disk opened with blocks in it holds                */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Each step of 0-db's SCAN works about 2 ms on the server, which serves
+ * nobody else meanwhile: the walk waits as long as a step took before the
+ * next, so it takes at most half of the server's time.
+ */
+#define ZDB_WALK_RETRY_MS       1000
+
+static void zdb_walk_arm(ZdbDisk *d, int64_t ms)
 {
-    zdb_known_init(&d->known, zdb_disk_blocks(d),
-                   empty ? ZDB_KNOWN_ABSENT : ZDB_KNOWN_UNKNOWN);
-    d->sessions_lost_seen = zdb_disk_sessions_lost(d);
+    if (d->walk_timer && d->walking && !d->quiesced && !d->sides.inactive) {
+        timer_mod(d->walk_timer,
+                  qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + ms);
+    }
 }
 
-void zdb_disk_close(ZdbDisk *d)
+static void zdb_walk_pause(ZdbDisk *d)
 {
-    zdb_known_free(&d->known);
-    zdb_sides_close(&d->sides);
-    zdb_store_close(&d->thin);
+    if (d->walk_timer) {
+        timer_del(d->walk_timer);
+    }
+}
+
+/* From the first key, knowing what is known now */
+static void zdb_walk_restart(ZdbDisk *d)
+{
+    bool redis = d->walk.redis;
+
+    memset(&d->walk, 0, sizeof(d->walk));
+    d->walk.redis = redis;
+    d->walk_gen++;
+    d->walk_failed = d->writes_failed;
+    d->walk_steps = d->walk_keys = 0;
+    d->walking = true;
+    zdb_walk_arm(d, 0);
+}
+
+/*
+ * What a step saw.  A listed key was there when the server ran the step;
+ * a block whose write or delete ended since is known from that write, so
+ * only blocks still unknown learn from the step.  At the end, every block
+ * still unknown was in no step: absent.  A write ends by making its blocks
+ * known, also when it is still in flight then, unless it fails: a write
+ * that failed during the walk may have landed unseen, so the walk starts
+ * over.
+ */
+static void zdb_walk_learn(ZdbDisk *d, const ZdbScan *scan, int side,
+                           GArray *seen)
+{
+    guint i;
+
+    for (i = 0; i < seen->len; i++) {
+        uint64_t block = g_array_index(seen, uint64_t, i);
+
+        if (zdb_known_get(&d->known, block) == ZDB_KNOWN_UNKNOWN) {
+            zdb_known_set(&d->known, block, 1, ZDB_KNOWN_PRESENT);
+        }
+    }
+    d->walk = *scan;
+    d->walk_side = side;
+    d->walk_steps++;
+    d->walk_keys += seen->len;
+    if (!scan->done) {
+        return;
+    }
+    if (d->writes_failed != d->walk_failed) {
+        zdb_walk_restart(d);
+        return;
+    }
+    zdb_known_settle(&d->known, ZDB_KNOWN_ABSENT);
+    d->walking = false;
+    trace_zdb_walk_done(d->sides.side[side].store.addr.namespace,
+                        d->walk_steps, d->walk_keys);
 }
 
 void zdb_disk_forget(ZdbDisk *d)
@@ -58,17 +123,7 @@ void zdb_disk_forget(ZdbDisk *d)
     trace_zdb_known_forget(d->sides.side[0].store.addr.namespace);
     zdb_known_forget(&d->known);
     zdb_known_resize(&d->known, zdb_disk_blocks(d), ZDB_KNOWN_UNKNOWN);
-}
-
-void coroutine_fn zdb_disk_co_take_over(ZdbDisk *d, ZdbKeep keep,
-                                        Error **errp)
-{
-    if (d->sides.inactive) {
-        zdb_sides_co_activate(&d->sides, keep, errp);
-    } else {
-        zdb_sides_co_reread_size(&d->sides, errp);
-    }
-    zdb_disk_forget(d);
+    zdb_walk_restart(d);
 }
 
 /*
@@ -85,6 +140,136 @@ static bool zdb_disk_check_sessions(ZdbDisk *d)
     d->sessions_lost_seen = now;
     zdb_disk_forget(d);
     return true;
+}
+
+static void coroutine_fn zdb_walk_step_co(void *opaque)
+{
+    ZdbDisk *d = opaque;
+    g_autoptr(GArray) seen = g_array_new(false, false, sizeof(uint64_t));
+    int64_t began = qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
+    ZdbScan scan;
+    uint64_t gen;
+    int side, ret;
+
+    /* a session lost since the last step starts the walk over */
+    zdb_disk_check_sessions(d);
+    scan = d->walk;
+    side = d->walk_side;
+    gen = d->walk_gen;
+    ret = zdb_sides_co_scan(&d->sides, &side, &scan, seen);
+    zdb_disk_check_sessions(d);
+    d->walk_step_running = false;
+    if (gen == d->walk_gen && ret == 0) {
+        zdb_walk_learn(d, &scan, side, seen);
+    } else if (gen == d->walk_gen) {
+        /* another side to walk, or a cursor the server refuses */
+        trace_zdb_walk_restart(d->sides.side[side].store.addr.namespace,
+                               ret);
+        zdb_walk_restart(d);
+    }
+    zdb_walk_arm(d, ret < 0 && ret != -ESTALE ? ZDB_WALK_RETRY_MS
+                    : qemu_clock_get_ms(QEMU_CLOCK_REALTIME) - began);
+    bdrv_dec_in_flight(d->sides.bs);
+}
+
+static void zdb_walk_tick(void *opaque)
+{
+    ZdbDisk *d = opaque;
+    Coroutine *co;
+
+    if (d->walk_step_running || !d->walking || d->quiesced ||
+        d->sides.inactive) {
+        return;
+    }
+    d->walk_step_running = true;
+    /* drain waits for the step, as for the sides' monitor */
+    bdrv_inc_in_flight(d->sides.bs);
+    co = qemu_coroutine_create(zdb_walk_step_co, d);
+    aio_co_enter(bdrv_get_aio_context(d->sides.bs), co);
+}
+
+static void zdb_walk_timer_new(ZdbDisk *d, AioContext *ctx)
+{
+    d->walk_timer = aio_timer_new(ctx, QEMU_CLOCK_REALTIME, SCALE_MS,
+                                  zdb_walk_tick, d);
+    zdb_walk_arm(d, 0);
+}
+
+static void zdb_walk_timer_free(ZdbDisk *d)
+{
+    if (d->walk_timer) {
+        timer_free(d->walk_timer);
+        d->walk_timer = NULL;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Life                                                                */
+/* ------------------------------------------------------------------ */
+
+void zdb_disk_start(ZdbDisk *d, bool empty)
+{
+    zdb_known_init(&d->known, zdb_disk_blocks(d),
+                   empty ? ZDB_KNOWN_ABSENT : ZDB_KNOWN_UNKNOWN);
+    d->sessions_lost_seen = zdb_disk_sessions_lost(d);
+    zdb_walk_timer_new(d, bdrv_get_aio_context(d->sides.bs));
+    if (!empty) {
+        zdb_walk_restart(d);
+    }
+}
+
+void zdb_disk_close(ZdbDisk *d)
+{
+    zdb_walk_timer_free(d);
+    zdb_known_free(&d->known);
+    zdb_sides_close(&d->sides);
+    zdb_store_close(&d->thin);
+}
+
+void zdb_disk_detach_aio_context(ZdbDisk *d)
+{
+    zdb_walk_timer_free(d);
+    zdb_sides_detach_aio_context(&d->sides);
+    if (d->has_thin) {
+        zdb_store_detach_aio_context(&d->thin);
+    }
+}
+
+void zdb_disk_attach_aio_context(ZdbDisk *d, AioContext *ctx)
+{
+    if (d->has_thin) {
+        zdb_store_attach_aio_context(&d->thin, ctx);
+    }
+    zdb_sides_attach_aio_context(&d->sides, ctx);
+    zdb_walk_timer_new(d, ctx);
+}
+
+void zdb_disk_quiesce(ZdbDisk *d, bool quiesced)
+{
+    zdb_sides_quiesce(&d->sides, quiesced);
+    d->quiesced = quiesced;
+    if (quiesced) {
+        zdb_walk_pause(d);
+    } else {
+        zdb_walk_arm(d, 0);
+    }
+}
+
+void zdb_disk_inactivate(ZdbDisk *d)
+{
+    zdb_sides_inactivate(&d->sides);
+    zdb_walk_pause(d);
+}
+
+void coroutine_fn zdb_disk_co_take_over(ZdbDisk *d, ZdbKeep keep,
+                                        Error **errp)
+{
+    if (d->sides.inactive) {
+        zdb_sides_co_activate(&d->sides, keep, errp);
+    } else {
+        zdb_sides_co_reread_size(&d->sides, errp);
+    }
+    zdb_disk_forget(d);
 }
 
 static void zdb_disk_know(ZdbDisk *d, const ZdbBlocks *blocks,
@@ -129,6 +314,7 @@ static int coroutine_fn zdb_disk_co_put(ZdbDisk *d, const ZdbBlocks *blocks,
     ret = zdb_sides_co_put(&d->sides, blocks, v);
     zdb_disk_know(d, blocks, ret == 0 ? after : ZDB_KNOWN_UNKNOWN);
     d->writes_ended++;
+    d->writes_failed += ret < 0;
     return ret;
 }
 

@@ -13,6 +13,9 @@
  * changed the namespace (a connection to it was lost, or another process
  * had the disk: invalidate_cache).  A read learns only when no write ended
  * while it was in flight; a write makes its blocks unknown until it ends.
+ * For a disk opened with blocks in it, a walk over the namespace's keys
+ * (SCAN) learns in the background which it holds; until it is done,
+ * blocks not known are asked for as if there were no knowledge.
  *
  * Everything here runs in the disk's AioContext.
  *
@@ -36,13 +39,32 @@ typedef struct ZdbDisk {
 
     ZdbKnown known;             /* of the disk's own namespace */
     uint64_t writes_ended;      /* see the comment above */
+    uint64_t writes_failed;
     uint64_t sessions_lost_seen;
+
+    /* The walk (see zdb_walk_step_co), a step at a time on a timer */
+    QEMUTimer *walk_timer;
+    bool walking;               /* not done: a step is due or under way */
+    bool walk_step_running;
+    bool quiesced;              /* drained: no step may start */
+    ZdbScan walk;
+    int walk_side;              /* whose keys the cursor walks */
+    uint64_t walk_gen;          /* a step of an older walk is void */
+    uint64_t walk_failed;       /* writes_failed when the walk started */
+    uint64_t walk_steps;
+    uint64_t walk_keys;
 } ZdbDisk;
 
 void zdb_disk_init(ZdbDisk *d, BlockDriverState *bs);
 /* After the geometry is settled: @empty says the namespace holds none */
 void zdb_disk_start(ZdbDisk *d, bool empty);
 void zdb_disk_close(ZdbDisk *d);
+void zdb_disk_detach_aio_context(ZdbDisk *d);
+void zdb_disk_attach_aio_context(ZdbDisk *d, AioContext *ctx);
+/* Drained: no background work starts until it is over */
+void zdb_disk_quiesce(ZdbDisk *d, bool quiesced);
+/* Migration hands the disk over: no metadata writes, no background work */
+void zdb_disk_inactivate(ZdbDisk *d);
 /* Another process may have written: know nothing */
 void zdb_disk_forget(ZdbDisk *d);
 /*

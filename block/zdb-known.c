@@ -126,6 +126,31 @@ void zdb_known_set(ZdbKnown *k, uint64_t first, uint64_t n,
     }
 }
 
+void zdb_known_settle(ZdbKnown *k, ZdbKnownState state)
+{
+    size_t words = BITS_TO_LONGS(ZDB_REGION_BLOCKS);
+    uint64_t r;
+    size_t i;
+
+    assert(state != ZDB_KNOWN_UNKNOWN);
+    for (r = 0; r < k->nregions; r++) {
+        ZdbKnownRegion *reg = k->regions[r];
+
+        if (!reg) {
+            continue;
+        }
+        for (i = 0; i < words; i++) {
+            if (state == ZDB_KNOWN_PRESENT) {
+                reg->present[i] |= ~reg->known[i];
+            }
+            reg->known[i] = ~0UL;
+        }
+    }
+    if (k->fill == ZDB_KNOWN_UNKNOWN) {
+        k->fill = state;
+    }
+}
+
 ZdbKnownState zdb_known_get(const ZdbKnown *k, uint64_t block)
 {
     const ZdbKnownRegion *reg;

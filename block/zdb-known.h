@@ -43,6 +43,8 @@ void zdb_known_resize(ZdbKnown *k, uint64_t nblocks, ZdbKnownState fill);
 
 void zdb_known_set(ZdbKnown *k, uint64_t first, uint64_t n,
                    ZdbKnownState state);
+/* Every block not known is @state from now on */
+void zdb_known_settle(ZdbKnown *k, ZdbKnownState state);
 ZdbKnownState zdb_known_get(const ZdbKnown *k, uint64_t block);
 /* How many blocks from @first (at most @max) share its state, *state */
 uint64_t zdb_known_run(const ZdbKnown *k, uint64_t first, uint64_t max,

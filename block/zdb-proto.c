@@ -319,3 +319,86 @@ int zdb_reply_check_del(redisReply *reply)
     }
     return zdb_reply_check_write(reply);
 }
+
+/* ------------------------------------------------------------------ */
+/* SCAN                                                                */
+/* ------------------------------------------------------------------ */
+
+int zdb_scan_argv(const ZdbScan *scan, const char **argv, size_t *argvlen)
+{
+    argv[0] = "SCAN";
+    argvlen[0] = 4;
+    if (scan->redis) {
+        argv[1] = scan->cursor_len ? (const char *)scan->cursor : "0";
+        argvlen[1] = scan->cursor_len ? scan->cursor_len : 1;
+        argv[2] = "COUNT";
+        argvlen[2] = 5;
+        argv[3] = "1000";
+        argvlen[3] = 4;
+        return 4;
+    }
+    if (!scan->cursor_len) {
+        return 1;
+    }
+    argv[1] = (const char *)scan->cursor;
+    argvlen[1] = scan->cursor_len;
+    return 2;
+}
+
+/* A listed key: a bulk string (Redis), or [key, size, timestamp] (0-db) */
+static const redisReply *zdb_scan_entry_key(const redisReply *e)
+{
+    if (e->type == REDIS_REPLY_ARRAY && e->elements >= 1) {
+        e = e->element[0];
+    }
+    return e->type == REDIS_REPLY_STRING ? e : NULL;
+}
+
+int zdb_scan_reply(ZdbScan *scan, const redisReply *reply, GArray *blocks)
+{
+    const redisReply *cursor, *list;
+    size_t i;
+
+    if (!reply) {
+        return -ENOTCONN;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        if (!scan->redis && !scan->cursor_len &&
+            strstr(reply->str, "wrong number of arguments")) {
+            /* Redis wants a cursor from the start: ask again its way */
+            scan->redis = true;
+            return -EAGAIN;
+        }
+        if (!scan->redis && strcmp(reply->str, "No more data") == 0) {
+            scan->done = true;
+            return 0;
+        }
+        return zdb_error_to_errno(reply->str);
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING ||
+        reply->element[0]->len > ZDB_SCAN_CURSOR_MAX ||
+        reply->element[1]->type != REDIS_REPLY_ARRAY) {
+        return -EPROTO;
+    }
+    cursor = reply->element[0];
+    list = reply->element[1];
+    for (i = 0; i < list->elements; i++) {
+        const redisReply *key = zdb_scan_entry_key(list->element[i]);
+        uint64_t block;
+
+        if (!key) {
+            return -EPROTO;
+        }
+        if (key->len == ZDB_KEY_LEN) {
+            block = ldq_be_p(key->str);
+            g_array_append_val(blocks, block);
+        }
+    }
+    memcpy(scan->cursor, cursor->str, cursor->len);
+    scan->cursor_len = cursor->len;
+    if (scan->redis && cursor->len == 1 && cursor->str[0] == '0') {
+        scan->done = true;
+    }
+    return 0;
+}

@@ -123,4 +123,31 @@ int zdb_error_to_errno(const char *msg);
 int zdb_reply_check_write(redisReply *reply);
 int zdb_reply_check_del(redisReply *reply);
 
+/*
+ * A walk over every key of a namespace, a step at a time.  0-db's SCAN
+ * starts without a cursor, goes on from the one it answered and says
+ * "-No more data" at the end; it lists each live key once, at its latest
+ * write.  Redis's starts and ends at cursor 0 and may list a key twice.
+ */
+#define ZDB_SCAN_CURSOR_MAX     64
+
+typedef struct ZdbScan {
+    bool redis;                 /* the server answers SCAN as Redis does */
+    bool done;
+    size_t cursor_len;          /* 0 before the first step */
+    uint8_t cursor[ZDB_SCAN_CURSOR_MAX];
+} ZdbScan;
+
+/* The next step's command into @argv and @argvlen (4 entries); argc */
+int zdb_scan_argv(const ZdbScan *scan, const char **argv, size_t *argvlen);
+
+/*
+ * Takes a step's reply: the blocks of the keys it lists go to the end of
+ * @blocks (a GArray of uint64_t; other keys are skipped) and the cursor
+ * moves on.  0, or a negative errno with the cursor where it was:
+ * -EAGAIN when the server turned out to be Redis and the step must be
+ * asked again.
+ */
+int zdb_scan_reply(ZdbScan *scan, const redisReply *reply, GArray *blocks);
+
 #endif

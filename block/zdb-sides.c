@@ -814,6 +814,21 @@ int coroutine_fn zdb_sides_co_exists(ZdbSides *sides, uint64_t first, int n,
     return zdb_store_co_exists(&side->store, first, n, out);
 }
 
+int coroutine_fn zdb_sides_co_scan(ZdbSides *sides, int *walked,
+                                   ZdbScan *scan, GArray *blocks)
+{
+    ZdbSide *side = zdb_sides_reader(sides, NULL);
+
+    if (!side) {
+        return -EIO;
+    }
+    if (scan->cursor_len && side != &sides->side[*walked]) {
+        return -ESTALE;
+    }
+    *walked = side - sides->side;
+    return zdb_store_co_scan(&side->store, scan, blocks);
+}
+
 /*
  * Copies @blocks from @src to @side, exactly, and clears them from what
  * @side lacks.  The caller holds the blocks.

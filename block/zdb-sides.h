@@ -199,6 +199,14 @@ int64_t coroutine_fn zdb_sides_co_usage(ZdbSides *sides);
 int coroutine_fn zdb_sides_co_exists(ZdbSides *sides, uint64_t first, int n,
                                      int8_t *out);
 
+/*
+ * A step of a walk over the keys of a side in sync (zdb_store_co_scan);
+ * *@walked says which side the cursor belongs to.  -ESTALE when another
+ * side is the one to read now: the walk must start over.
+ */
+int coroutine_fn zdb_sides_co_scan(ZdbSides *sides, int *walked,
+                                   ZdbScan *scan, GArray *blocks);
+
 /* Records a size of at least @end / exactly @size on the sides */
 int coroutine_fn zdb_sides_co_grow(ZdbSides *sides, uint64_t end);
 int coroutine_fn zdb_sides_co_resize(ZdbSides *sides, uint64_t size);

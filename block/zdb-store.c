@@ -466,6 +466,39 @@ int coroutine_fn zdb_store_co_exists(ZdbStore *st, uint64_t first, int n,
     return ret < 0 ? ret : ret2;
 }
 
+typedef struct ZdbScanCmd {
+    ZdbCmd cmd;
+    ZdbScan *scan;
+    GArray *blocks;
+} ZdbScanCmd;
+
+static int zdb_scan_done(ZdbCmd *cmd, redisReply *reply)
+{
+    ZdbScanCmd *sc = container_of(cmd, ZdbScanCmd, cmd);
+
+    return zdb_scan_reply(sc->scan, reply, sc->blocks);
+}
+
+int coroutine_fn zdb_store_co_scan(ZdbStore *st, ZdbScan *scan,
+                                   GArray *blocks)
+{
+    ZdbScanCmd sc = { .scan = scan, .blocks = blocks };
+    const char *argv[4];
+    size_t argvlen[4];
+    int argc, ret;
+
+    argc = zdb_scan_argv(scan, argv, argvlen);
+    ret = zdb_pool_co_call(st->pool, &sc.cmd, zdb_scan_done, argc, argv,
+                           argvlen);
+    if (ret == -EAGAIN) {
+        /* Redis: the same step its way */
+        argc = zdb_scan_argv(scan, argv, argvlen);
+        ret = zdb_pool_co_call(st->pool, &sc.cmd, zdb_scan_done, argc, argv,
+                               argvlen);
+    }
+    return ret;
+}
+
 /* ------------------------------------------------------------------ */
 /* Metadata                                                            */
 /* ------------------------------------------------------------------ */

@@ -113,6 +113,13 @@ int coroutine_fn zdb_store_co_exists(ZdbStore *st, uint64_t first, int n,
                                      int8_t *out);
 
 /*
+ * One step of a walk over the namespace's keys (see ZdbScan): the blocks
+ * it lists are appended to @blocks; scan->done at the end.
+ */
+int coroutine_fn zdb_store_co_scan(ZdbStore *st, ZdbScan *scan,
+                                   GArray *blocks);
+
+/*
  * The out-of-sync record: pages of chunk bits (see ZdbMeta).  Reading ORs
  * the recorded chunks into @chunks; a missing page is an empty one.
  */

@@ -382,7 +382,7 @@ static int GRAPH_RDLOCK zdb_inactivate(BlockDriverState *bs)
 {
     BDRVZdbState *s = bs->opaque;
 
-    zdb_sides_inactivate(&s->disk.sides);
+    zdb_disk_inactivate(&s->disk);
     return 0;
 }
 
@@ -554,10 +554,7 @@ static void zdb_detach_aio_context(BlockDriverState *bs)
 {
     BDRVZdbState *s = bs->opaque;
 
-    zdb_sides_detach_aio_context(&s->disk.sides);
-    if (s->disk.has_thin) {
-        zdb_store_detach_aio_context(&s->disk.thin);
-    }
+    zdb_disk_detach_aio_context(&s->disk);
 }
 
 static void zdb_attach_aio_context(BlockDriverState *bs,
@@ -566,24 +563,21 @@ static void zdb_attach_aio_context(BlockDriverState *bs,
     BDRVZdbState *s = bs->opaque;
 
     s->ctx = new_context;
-    if (s->disk.has_thin) {
-        zdb_store_attach_aio_context(&s->disk.thin, new_context);
-    }
-    zdb_sides_attach_aio_context(&s->disk.sides, new_context);
+    zdb_disk_attach_aio_context(&s->disk, new_context);
 }
 
 static void zdb_drain_begin(BlockDriverState *bs)
 {
     BDRVZdbState *s = bs->opaque;
 
-    zdb_sides_quiesce(&s->disk.sides, true);
+    zdb_disk_quiesce(&s->disk, true);
 }
 
 static void zdb_drain_end(BlockDriverState *bs)
 {
     BDRVZdbState *s = bs->opaque;
 
-    zdb_sides_quiesce(&s->disk.sides, false);
+    zdb_disk_quiesce(&s->disk, false);
 }
 
 static ZdbNamespaceInfo *zdb_namespace_info(BDRVZdbState *s,

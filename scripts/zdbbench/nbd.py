@@ -23,8 +23,11 @@ class Export:
     Read-only unless writable (a file others read meanwhile)."""
 
     def __init__(self, work, name='f', img=None, blockdev=None,
-                 writable=True):
+                 writable=True, trace=None):
         self.name = name
+        self.trace_log = os.path.join(work, 'nbd-%s.trace' % name)
+        if os.path.exists(self.trace_log):
+            os.unlink(self.trace_log)
         self.socket = os.path.join(work, 'nbd.sock' if name == 'f' else
                                    'nbd-%s.sock' % name)
         if not blockdev:
@@ -37,7 +40,9 @@ class Export:
             blockdev = 'driver=file,filename=%s' % img
         if not writable:
             blockdev += ',read-only=on'
-        cmd = [QSD, '--blockdev', '%s,node-name=%s' % (blockdev, name),
+        cmd = [QSD] + (['--trace', '%s,file=%s' % (trace, self.trace_log)]
+                       if trace else []) + [
+               '--blockdev', '%s,node-name=%s' % (blockdev, name),
                '--nbd-server', 'addr.type=unix,addr.path=%s' % self.socket,
                '--export', 'type=nbd,id=e,node-name=%s,writable=%s'
                % (name, 'on' if writable else 'off')]
@@ -58,6 +63,21 @@ class Export:
             except OSError:
                 return False
         return True
+
+    def wait_trace(self, event, timeout=600):
+        """Waits for the first trace line with @event; the line."""
+        found = []
+
+        def seen():
+            if not self.proc.alive():
+                raise Failed('qemu-storage-daemon exited %d'
+                             % self.proc.popen.returncode)
+            if os.path.exists(self.trace_log):
+                with open(self.trace_log) as f:
+                    found.extend(line for line in f if event in line)
+            return found
+        zdbservers.wait_for(seen, event, timeout=timeout)
+        return found[0]
 
     def opts(self):
         return 'driver=nbd,server.type=unix,server.path=%s,export=%s' \

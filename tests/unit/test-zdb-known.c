@@ -67,9 +67,48 @@ static void test_random(void)
     zdb_known_free(&k);
 }
 
+/* A walk's end: what it did not see is absent, the rest stays */
+static void test_settle(void)
+{
+    g_autofree uint8_t *ref = g_malloc(BLOCKS);
+    ZdbKnownState to;
+    uint64_t b;
+
+    for (to = ZDB_KNOWN_ABSENT; to <= ZDB_KNOWN_PRESENT; to++) {
+        ZdbKnown k;
+        int round;
+
+        memset(ref, ZDB_KNOWN_UNKNOWN, BLOCKS);
+        zdb_known_init(&k, BLOCKS, ZDB_KNOWN_UNKNOWN);
+        /* the first region untouched, the others mixed */
+        for (round = 0; round < 300; round++) {
+            uint64_t first = g_test_rand_int_range(32768, BLOCKS);
+            uint64_t n = g_test_rand_int_range(1, 500);
+            ZdbKnownState st = g_test_rand_int_range(0, 3);
+
+            zdb_known_set(&k, first, n, st);
+            memset(ref + first, st, MIN(n, BLOCKS - first));
+        }
+        zdb_known_settle(&k, to);
+        for (b = 0; b < BLOCKS; b++) {
+            if (ref[b] == ZDB_KNOWN_UNKNOWN) {
+                ref[b] = to;
+            }
+        }
+        check_same(&k, ref, BLOCKS);
+        /* growing after it: the new blocks are what resize says */
+        zdb_known_resize(&k, BLOCKS + 10, ZDB_KNOWN_UNKNOWN);
+        g_assert_cmpint(zdb_known_get(&k, BLOCKS + 9), ==,
+                        ZDB_KNOWN_UNKNOWN);
+        check_same(&k, ref, BLOCKS);
+        zdb_known_free(&k);
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/zdb-known/random", test_random);
+    g_test_add_func("/zdb-known/settle", test_settle);
     return g_test_run();
 }
