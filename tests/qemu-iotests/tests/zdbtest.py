@@ -12,6 +12,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 
 import os
+import re
 import subprocess
 import sys
 
@@ -120,3 +121,55 @@ def qemu_img(*args, check=True):
 
 def block_key(n):
     return n.to_bytes(8, 'big')
+
+
+class Guest:
+    """I/O on the disk devices of a running iotests.VM as its guest does
+    it: HMP qemu-io -d on a device's own BlockBackend.  (Given a node name,
+    qemu-io makes a BlockBackend of its own, which drains at the end of
+    each command and does not test the device's permissions.)  qemu-io
+    prints its results on QEMU's stdout, not into the reply: the reads and
+    writes started here are counted, and check_log() holds the VM's log
+    against the count once the VM is shut down.  qdev: 'vd0/virtio-backend'
+    for virtio-blk-pci id=vd0, 'sd0' for scsi-hd id=sd0."""
+
+    def __init__(self, vm):
+        self.vm = vm
+        self.reads = 0
+        self.writes = 0
+
+    def io(self, qdev, cmd):
+        out = self.vm.hmp_qemu_io(qdev, cmd, qdev=True)['return']
+        if out.strip():
+            raise AssertionError('qemu-io -d %s "%s": %s' % (qdev, cmd, out))
+        op = cmd.split()[0]
+        if op in ('read', 'aio_read'):
+            self.reads += 1
+        elif op in ('write', 'aio_write'):
+            self.writes += 1
+
+    def writes_done(self, qdev):
+        """Writes the device's BlockBackend completed so far: qemu-io's
+        aio_write is accounted when it completes, so a count below the
+        writes started means some are in flight."""
+        for dev in self.vm.cmd('query-blockstats'):
+            if dev.get('qdev') in (qdev, '/machine/peripheral/' + qdev):
+                return dev['stats']['wr_operations']
+        raise AssertionError('no device %s in query-blockstats' % qdev)
+
+    def check_log(self):
+        """After shutdown: every read and write started completed, and
+        none failed or read other data than its pattern."""
+        log = self.vm.get_log() or ''
+        bad = [line for line in log.splitlines()
+               if re.match(r'(\w+ failed|Pattern verification failed)',
+                           line)]
+        if bad:
+            raise AssertionError('%s: %s' % (self.vm, '\n'.join(bad[:20])))
+        done = (len(re.findall(r'^read \d+/\d+ bytes', log, re.M)),
+                len(re.findall(r'^wrote \d+/\d+ bytes', log, re.M)))
+        if done != (self.reads, self.writes):
+            raise AssertionError('%s: %d reads and %d writes started, %d '
+                                 'and %d done:\n%s' % ((self.vm, self.reads,
+                                                        self.writes) + done +
+                                                       (log,)))
