@@ -9,6 +9,10 @@
  *
  * (little-endian).  A record cut short by a crash is dropped on replay.
  * Lock and freeze are replayed as no-ops: 0-db does not keep them either.
+ * A SET carries its timestamp (u32) as a fourth field; a FLUSH record (of
+ * an older zdb-server, when FLUSH still erased) is skipped, as 0-db's
+ * FLUSH erases nothing.  The order of the records gives back the order
+ * of the index, and so what SCAN answers, cursors included.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -20,6 +24,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "aof.h"
 
@@ -27,7 +32,7 @@
 #define AOF_REC_MAGIC   0x5a445352u     /* "RSDZ" on disk */
 #define AOF_MAX_FIELDS  4
 
-enum { OP_SET = 1, OP_DEL, OP_NSNEW, OP_NSSET, OP_NSDEL, OP_FLUSH };
+enum { OP_SET = 1, OP_DEL, OP_NSNEW, OP_NSSET, OP_NSDEL, OP_FLUSH, OP_JUMP };
 
 static int aof_fd = -1;
 
@@ -104,12 +109,14 @@ static bool aof_append(int op, int nfields, const void *const *fields,
 }
 
 bool aof_set(const Namespace *ns, const void *key, size_t klen,
-             const void *val, size_t vlen)
+             const void *val, size_t vlen, uint32_t timestamp)
 {
-    const void *f[3] = { ns->name, key, val };
-    size_t l[3] = { strlen(ns->name), klen, vlen };
+    unsigned char ts[4];
+    const void *f[4] = { ns->name, key, val, ts };
+    size_t l[4] = { strlen(ns->name), klen, vlen, sizeof(ts) };
 
-    return aof_append(OP_SET, 3, f, l);
+    put32(ts, timestamp);
+    return aof_append(OP_SET, 4, f, l);
 }
 
 bool aof_del(const Namespace *ns, const void *key, size_t klen)
@@ -138,9 +145,9 @@ bool aof_nsdel(const char *name)
     return aof_name_op(OP_NSDEL, name);
 }
 
-bool aof_flush(const char *name)
+bool aof_jump(const char *name)
 {
-    return aof_name_op(OP_FLUSH, name);
+    return aof_name_op(OP_JUMP, name);
 }
 
 bool aof_nsset(const char *name, const char *prop, const char *value)
@@ -173,7 +180,8 @@ static void replay_one(int op, const unsigned char **f, const size_t *l)
     switch (op) {
     case OP_SET:
         if (ns) {
-            ns_put(ns, f[1], l[1], f[2], l[2]);
+            ns_put(ns, f[1], l[1], f[2], l[2],
+                   l[3] == 4 ? get32(f[3]) : (uint32_t)time(NULL));
         }
         break;
     case OP_DEL:
@@ -199,8 +207,10 @@ static void replay_one(int op, const unsigned char **f, const size_t *l)
         }
         break;
     case OP_FLUSH:
+        break;
+    case OP_JUMP:
         if (ns) {
-            ns_flush(ns);
+            ns_jump(ns);
         }
         break;
     }
@@ -230,7 +240,10 @@ static size_t replay(const unsigned char *p, size_t size)
             f[i] = p + at;
             at += l[i];
         }
-        if ((op == OP_SET && n != 3) || (op == OP_DEL && n != 2) ||
+        if (n < AOF_MAX_FIELDS) {
+            l[n] = 0;       /* a SET of three fields: no timestamp */
+        }
+        if ((op == OP_SET && n != 3 && n != 4) || (op == OP_DEL && n != 2) ||
             (op == OP_NSSET && n != 3)) {
             break;
         }

@@ -19,11 +19,11 @@ void aof_close(void);
  * Without --data they do nothing.  false: the record could not be written.
  */
 bool aof_set(const Namespace *ns, const void *key, size_t klen,
-             const void *val, size_t vlen);
+             const void *val, size_t vlen, uint32_t timestamp);
 bool aof_del(const Namespace *ns, const void *key, size_t klen);
 bool aof_nsnew(const char *name);
 bool aof_nsset(const char *name, const char *prop, const char *value);
 bool aof_nsdel(const char *name);
-bool aof_flush(const char *name);
+bool aof_jump(const char *name);
 
 #endif

@@ -503,10 +503,12 @@ static void protocol_error(Client *c, RespStatus st)
     switch (st) {
     case RESP_ERR_TOOBIG:
         /*
-         * ZDB-PROTOCOL.md (measured): over 8 MiB the connection is dropped
-         * without a reply.  0-db closes with the value unread, which
-         * resets the connection while the client is still sending.
+         * 0-db answers "-Payload too big" as soon as it reads the length
+         * and closes the connection with the value unread (measured on
+         * v2.0.7: the client that goes on sending gets EPIPE, but reads
+         * the reply and then EOF).
          */
+        reply_error(c, "Payload too big");
         client_close_after_replies(c);
         break;
     case RESP_ERR_ARRAY:

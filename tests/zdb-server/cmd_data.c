@@ -9,7 +9,9 @@
  */
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "aof.h"
 #include "commands.h"
 #include "fault.h"
@@ -42,10 +44,8 @@ static bool check_writable(Client *c)
 }
 
 /*
- * 0-db answers nil when the new value's CRC32 equals the stored one's
- * (in user-key mode it does not even compare lengths).  We compare the
- * bytes: same answer except on a CRC collision, where 0-db would
- * silently keep the old value.
+ * 0-db answers nil when the new value's CRC32-C equals the stored one's
+ * and then its length and bytes do too (data_compare_matching()).
  */
 static bool same_value(const Entry *e, const Arg *v)
 {
@@ -56,10 +56,11 @@ void cmd_set(Client *c, Request *req)
 {
     Namespace *ns = c->ns;
     const Arg *key, *val;
-    unsigned char seqkey[4];
+    unsigned char seqkey[ZS_SEQ_KEY_LEN];
     const void *k;
     size_t klen;
     Entry *e = NULL;
+    uint32_t ts;
 
     if (req->argc == 4) {
         /* SET key value timestamp: admin only (replication) */
@@ -71,6 +72,15 @@ void cmd_set(Client *c, Request *req)
     }
     key = &req->argv[1];
     val = &req->argv[2];
+    if (req->argc == 4) {
+        /* 0-db's timestamp_from_set(): atoll() of the argument */
+        char tbuf[32];
+
+        cmd_cstr(&req->argv[3], tbuf, sizeof(tbuf));
+        ts = (uint32_t)atoll(tbuf);
+    } else {
+        ts = (uint32_t)time(NULL);
+    }
 
     if (key->len > ZS_MAX_KEY) {
         reply_error(c, "Key too large");
@@ -123,8 +133,8 @@ void cmd_set(Client *c, Request *req)
         return;
     }
     if (fault_take_write_failure() || !aof_set(ns, k, klen, val->buf,
-                                               val->len) ||
-        !ns_put(ns, k, klen, val->buf, val->len)) {
+                                               val->len, ts) ||
+        !ns_put(ns, k, klen, val->buf, val->len, ts)) {
         reply_error(c, "Cannot write data right now");
         return;
     }

@@ -29,6 +29,8 @@ CmdFn cmd_set, cmd_get, cmd_mget, cmd_del, cmd_exists, cmd_check, cmd_dbsize;
 /* cmd_ns.c */
 CmdFn cmd_select, cmd_nsnew, cmd_nsdel, cmd_nslist, cmd_nsset, cmd_nsinfo;
 CmdFn cmd_reload, cmd_flush;
+/* cmd_scan.c */
+CmdFn cmd_scan, cmd_rscan, cmd_keycur, cmd_length, cmd_keytime, cmd_nsjump;
 /* cmd_auth.c */
 CmdFn cmd_auth;
 bool auth_secure_check(Client *c, const Arg *hash, const char *password);

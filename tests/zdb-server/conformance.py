@@ -23,6 +23,7 @@ import secrets
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import time
@@ -246,39 +247,50 @@ def suite_keys(srv, tcp, tag):
         check(is_err(r, "Too many arguments"),
               "%s: MGET of 1024 keys answers -Too many arguments" % tag, r)
 
-    # values up to 8 MiB; more drops the connection without a reply
+    # values up to 8 MiB; more: -Payload too big, then the close
     with srv.conn(tcp) as c:
         big = os.urandom(8 * MIB)
         r = c.call("SET", p + "big", big)
         check(r == (p + "big").encode() and c.call("GET", p + "big") == big,
               "%s: an 8 MiB value is stored and read back" % tag, r)
         c.call("DEL", p + "big")
-    check(too_big_dropped(srv, tcp),
-          "%s: a value over 8 MiB drops the connection, no reply" % tag)
+    for send_value in (False, True):
+        got = too_big(srv, tcp, send_value)
+        check(got == b"-Payload too big\r\n",
+              "%s: a value over 8 MiB gets -Payload too big, then the "
+              "connection is closed (%s)" % (tag, "the value sent after it"
+                                             if send_value else
+                                             "the header only"), got)
+    with srv.conn(tcp) as c:
+        check(c.call("GET", p + "big") is None,
+              "%s: ... and nothing was stored" % tag)
 
 
-def too_big_dropped(srv, tcp):
+def too_big(srv, tcp, send_value):
+    """Everything the server sends to a SET of 8 MiB + 1 before it closes
+    the connection (None: not closed within 10 s)."""
     c = srv.conn(tcp, timeout=10)
     s = c.sock
     got = b""
     try:
         s.sendall(b"*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$%d\r\n" % (8 * MIB + 1))
-        try:
-            s.sendall(b"\0" * (8 * MIB + 1) + b"\r\n")
-        except OSError:
-            pass
+        if send_value:
+            try:
+                s.sendall(b"\0" * (8 * MIB + 1) + b"\r\n")
+            except OSError:
+                pass        # the server closed before reading it all
         while True:
             chunk = s.recv(65536)
             if not chunk:
                 break
             got += chunk
     except socket.timeout:
-        return False
+        return None
     except OSError:
         pass
     finally:
         c.close()
-    return got == b""
+    return got
 
 
 def suite_namespaces(srv, tcp, tag):
@@ -393,18 +405,27 @@ def namespaces_body(srv, tcp, tag, adm, ns, pw):
                         "available"),
               "%s: SELECT SECURE without a challenge is refused" % tag, r)
 
-    # FLUSH: only private protected namespaces
+    # FLUSH: allowed only on private protected namespaces, where 0-db
+    # v2.0.7 answers +OK and erases nothing
     with srv.conn(tcp) as c:
         r = c.call("FLUSH")
         check(is_err(r, "Flushing public namespace denied"),
               "%s: FLUSH of default is denied" % tag, r)
         c.call("SELECT", ns, pw)
         check(c.call("DBSIZE") == 2, "%s: keys before FLUSH" % tag)
+        before = c.call("SCAN")
         r = c.call("FLUSH")
-        check(is_ok(r) and c.call("DBSIZE") == 0 and
-              c.call("GET", "k1") is None,
-              "%s: FLUSH erases the whole private protected namespace" % tag,
-              r)
+        after = [c.call("DBSIZE"), c.call("GET", "k1"), c.call("GET", "k2")]
+        check(is_ok(r) and after == [2, b"v1", b""],
+              "%s: FLUSH of a private protected namespace answers +OK and "
+              "erases nothing (DBSIZE, GET)" % tag, [r, after])
+        check(c.call("SCAN") == before and isinstance(before, list),
+              "%s: ... SCAN answers the same after it" % tag)
+    with srv.conn(tcp) as c:
+        c.call("SELECT", ns, pw)
+        after = [c.call("DBSIZE"), c.call("GET", "k1")]
+        check(after == [2, b"v1"], "%s: ... also on a new connection" % tag,
+              after)
     adm.call("NSSET", ns, "public", "1")
     with srv.conn(tcp) as c:
         c.call("SELECT", ns, pw)
@@ -414,6 +435,18 @@ def namespaces_body(srv, tcp, tag, adm, ns, pw):
     adm.call("NSSET", ns, "password", "*")
     check(nsinfo(adm, ns).get("password") == "no",
           "%s: NSSET password * clears the password" % tag)
+    adm.call("NSSET", ns, "public", "0")
+    with srv.conn(tcp) as c:
+        c.call("SELECT", ns)
+        r = c.call("FLUSH")
+        check(is_err(r, "Flushing public namespace denied"),
+              "%s: FLUSH of a private namespace without password is denied"
+              % tag, r)
+    adm.call("NSSET", ns, "public", "1")
+    with srv.conn(tcp) as c:
+        c.call("SELECT", ns)
+        for k in ("k1", "k2"):
+            c.call("DEL", k)
 
     # maxsize
     adm.call("NSSET", ns, "maxsize", "10000")
@@ -483,10 +516,16 @@ def namespaces_body(srv, tcp, tag, adm, ns, pw):
                   "%s: SET of a user key in sequential mode answers "
                   "-Invalid key, only update authorized" % tag, r)
             r = c.call("SET", "", "first")
-            check(isinstance(r, bytes) and len(r) == 4 and
-                  c.call("GET", r) == b"first",
-                  "%s: SET with an empty key in sequential mode makes a "
-                  "key" % tag, r)
+            check(r == bytes(8) and c.call("GET", r) == b"first",
+                  "%s: SET with an empty key in sequential mode answers the "
+                  "new key: 8 bytes, id 0" % tag, r)
+            r1 = c.call("SET", "", "second")
+            check(r1 == struct.pack("<Q", 1),
+                  "%s: ... the next one id 1 (64-bit little-endian)" % tag,
+                  r1)
+            r3 = c.call("SET", r1[:4] if isinstance(r1, bytes) else "x", "v")
+            check(is_err(r3, "Invalid key, only update authorized"),
+                  "%s: ... a 4-byte form of it is not a key" % tag, r3)
             r2 = c.call("SET", r, "again") if isinstance(r, bytes) else None
             check(r2 == r and c.call("GET", r) == b"again",
                   "%s: SET of a key the server made updates it" % tag, r2)
@@ -495,6 +534,341 @@ def namespaces_body(srv, tcp, tag, adm, ns, pw):
               "%s: the mode of a used namespace cannot change" % tag, r)
     finally:
         adm.call("NSDEL", seq)
+
+
+#
+# SCAN, RSCAN, KEYCUR (and LENGTH, KEYTIME) as 0-db v2.0.7 answers them
+#
+
+def _crc32c_table():
+    t = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        t.append(c)
+    return t
+
+
+CRC32C = _crc32c_table()
+
+
+def crc32c(data):
+    """0-db's zdb_crc32(): CRC32-C from 0, not inverted."""
+    c = 0
+    for b in data:
+        c = CRC32C[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c
+
+
+INDEX_HEADER = 29   # 0-db's index_header_t: the first entry's offset
+INDEX_ITEM = 34     # index_item_t: an entry is this plus its key
+
+
+def cursor(key, value, fileid, offset):
+    """0-db's index_bkey_t of an entry: u8 key length, u32 file id, u32
+    value length, u32 offset in the index file, u32 CRC32-C of the value,
+    packed little-endian."""
+    return struct.pack("<BIIII", len(key), fileid, len(value), offset,
+                       crc32c(value))
+
+
+def raw_call(c, *args):
+    """(reply, the bytes of the reply as they came)"""
+    c.send(pack(*args))
+    start = c.pos
+    r = c.read()
+    return r, bytes(c.buf[start:c.pos])
+
+
+def walk(c, cmd="SCAN", cur=None):
+    """A walk to its end: ([(key, size)], the final error, last cursor,
+    replies with entries)"""
+    out, calls = [], 0
+    while True:
+        r = c.call(cmd, cur) if cur is not None else c.call(cmd)
+        if not isinstance(r, list):
+            return out, r, cur, calls
+        calls += 1
+        cur = r[0]
+        out += [(item[0], item[1]) for item in r[1]]
+
+
+def suite_scan(srv, tcp, tag, adm):
+    ns, other = uniq("zs"), uniq("zs")
+    for name in (ns, other):
+        r = adm.call("NSNEW", name)
+        if not check(is_ok(r), "%s: scan: NSNEW" % tag, r):
+            return
+    try:
+        with srv.conn(tcp) as c, srv.conn(tcp) as o:
+            c.call("SELECT", ns)
+            o.call("SELECT", other)
+            scan_body(srv, tcp, tag, adm, c, o, ns, other)
+    finally:
+        adm.call("NSDEL", ns)
+        adm.call("NSDEL", other)
+
+
+def scan_body(srv, tcp, tag, adm, c, o, ns, other):
+    t = "%s: scan" % tag
+    r = [c.call("SCAN"), c.call("RSCAN")]
+    check(all(is_err(x, "No more data") for x in r),
+          "%s: SCAN and RSCAN of an empty namespace answer -No more data"
+          % t, r)
+    bad = [c.call("SCAN", "x"), c.call("SCAN", ""), c.call("SCAN", bytes(17)),
+           c.call("RSCAN", bytes(17)), c.call("SCAN", bytes(18))]
+    check(all(is_err(x, "Invalid key format") for x in bad),
+          "%s: a cursor that is not 17 bytes, or names no entry, answers "
+          "-Invalid key format" % t, bad)
+    r = [c.call("KEYCUR", "nosuch"), c.call("KEYCUR"), c.call("KEYCUR", ""),
+         c.call("KEYCUR", "a", "b")]
+    check(is_err(r[0], "Key not found") and
+          is_err(r[1], "Unexpected arguments") and
+          is_err(r[2], "Invalid argument") and
+          is_err(r[3], "Unexpected arguments"),
+          "%s: KEYCUR of a missing key answers -Key not found; argument "
+          "errors as other commands" % t, r)
+
+    # a, bb, then a again: the first entry of a is flagged deleted
+    c.call("SET", "a", "1")
+    c.call("SET", "bb", "22")
+    c.call("SET", "a", "333")
+    off_bb = INDEX_HEADER + INDEX_ITEM + 1
+    off_a = off_bb + INDEX_ITEM + 2
+    cur_a = cursor(b"a", b"333", 0, off_a)
+    cur_bb = cursor(b"bb", b"22", 0, off_bb)
+    ts = [c.call("KEYTIME", "bb"), c.call("KEYTIME", "a")]
+    if not check(all(isinstance(x, int) and abs(x - time.time()) < 86400
+                     for x in ts),
+                 "%s: KEYTIME answers the key's timestamp (seconds)" % t, ts):
+        return
+    r, raw = raw_call(c, "SCAN")
+    want = (b"*2\r\n$17\r\n" + cur_a + b"\r\n*2\r\n"
+            b"*3\r\n$2\r\nbb\r\n:2\r\n:%d\r\n"
+            b"*3\r\n$1\r\na\r\n:3\r\n:%d\r\n" % tuple(ts))
+    check(raw == want,
+          "%s: SCAN answers [cursor, [[key, size, timestamp], ...]] in write "
+          "order, superseded entries skipped; the cursor is the last "
+          "entry's (17 bytes: key length, file id, size, index offset, "
+          "CRC32-C)" % t, [raw, want])
+    r, raw = raw_call(c, "KEYCUR", "a")
+    check(raw == b"$17\r\n" + cur_a + b"\r\n",
+          "%s: KEYCUR answers the cursor of the key's entry, the same as "
+          "SCAN's" % t, raw)
+    r, raw = raw_call(c, "RSCAN")
+    want = (b"*2\r\n$17\r\n" + cur_bb + b"\r\n*2\r\n"
+            b"*3\r\n$1\r\na\r\n:3\r\n:%d\r\n"
+            b"*3\r\n$2\r\nbb\r\n:2\r\n:%d\r\n" % (ts[1], ts[0]))
+    check(raw == want, "%s: RSCAN answers the same backwards" % t,
+          [raw, want])
+    r = [c.call("SCAN", cur_a), c.call("RSCAN", cur_bb)]
+    check(all(is_err(x, "No more data") for x in r),
+          "%s: from the cursor of the last (first) entry, SCAN (RSCAN) "
+          "answers -No more data" % t, r)
+    r = [c.call("SCAN", cur_bb), c.call("RSCAN", cur_a),
+         c.call("SCAN", cur_bb, "extra")]
+    check(r[0] == [cur_a, [[b"a", 3, ts[1]]]] and
+          r[1] == [cur_bb, [[b"bb", 2, ts[0]]]] and r[2] == r[0],
+          "%s: from a cursor, SCAN and RSCAN answer the entries after "
+          "(before) it, not it; more arguments are ignored" % t, r)
+    r = [c.call("LENGTH", "a"), c.call("LENGTH", "nosuch")]
+    check(r == [3, None], "%s: LENGTH answers the size, nil for a missing "
+          "key" % t, r)
+
+    # a cursor whose entry is superseded or deleted stays good
+    old_a = cursor(b"a", b"1", 0, INDEX_HEADER)
+    r = c.call("SCAN", old_a)
+    check(r == [cur_a, [[b"bb", 2, ts[0]], [b"a", 3, ts[1]]]],
+          "%s: the cursor of an entry since superseded still works" % t, r)
+
+    # the namespace only: other is empty, and a's cursor names nothing there
+    r = [o.call("SCAN"), o.call("SCAN", cur_a), o.call("KEYCUR", "a")]
+    check(is_err(r[0], "No more data") and
+          is_err(r[1], "Invalid key format") and
+          is_err(r[2], "Key not found"),
+          "%s: SCAN sees the selected namespace only; a cursor is good in "
+          "its own namespace" % t, r)
+    c.call("DEL", "a")
+    c.call("DEL", "bb")
+    r = [c.call("SCAN"), c.call("RSCAN"), c.call("SCAN", cur_bb)]
+    check(all(is_err(x, "No more data") for x in r),
+          "%s: a namespace whose keys were all deleted answers -No more "
+          "data, also from the cursor of a deleted entry" % t, r)
+
+    # order: write order, each live key once, at its latest write
+    keys = [b"k%d" % i for i in range(10)]
+    for k in keys:
+        c.call("SET", k, b"v" + k)
+    c.call("SET", b"k3", b"new")
+    c.call("DEL", b"k5")
+    c.call("SET", b"k7", b"vk7")        # the same value: nothing written
+    order = [b"k0", b"k1", b"k2", b"k4", b"k6", b"k7", b"k8", b"k9", b"k3"]
+    out, end, last, _ = walk(c)
+    check([k for k, _ in out] == order and is_err(end, "No more data"),
+          "%s: a walk answers each live key once, in the order of its last "
+          "write, then -No more data" % t, [out, end])
+    out, end, _, _ = walk(c, "RSCAN")
+    check([k for k, _ in out] == order[::-1] and is_err(end, "No more data"),
+          "%s: an RSCAN walk answers the same backwards" % t, [out, end])
+
+    # writes between two calls of a walk
+    mid = c.call("KEYCUR", b"k6")
+    c.call("SET", b"k1", b"new")        # before the cursor: again, at the end
+    c.call("SET", b"k8", b"new")        # after it: at its new place only
+    c.call("DEL", b"k9")                # after it: not answered
+    c.call("DEL", b"k0")                # before it: answered earlier
+    c.call("DEL", b"k6")                # the cursor's own key
+    c.call("SET", b"n1", b"x")          # new: at the end
+    out, end, last2, _ = walk(c, cur=mid)
+    check([k for k, _ in out] == [b"k7", b"k3", b"k1", b"k8", b"n1"],
+          "%s: a walk goes on from its cursor, also when that key was "
+          "deleted; it sees keys written since at their new place and "
+          "skips those deleted or rewritten since" % t, out)
+    c.call("SET", b"late", b"L")
+    out, end, _, _ = walk(c, cur=last)
+    check([k for k, _ in out] == [b"k1", b"k8", b"n1", b"late"] and
+          is_err(end, "No more data"),
+          "%s: after -No more data, the last cursor answers what was "
+          "written since" % t, [out, end])
+
+    # frozen: refused; locked: read
+    adm.call("NSSET", ns, "freeze", "1")
+    frozen = "Namespace is temporarily frozen (read-write disabled)"
+    r = [c.call("SCAN"), c.call("RSCAN"), c.call("KEYCUR", "k7"),
+         c.call("LENGTH", "k7"), c.call("KEYTIME", "k7")]
+    adm.call("NSSET", ns, "freeze", "0")
+    check(all(is_err(x, frozen) for x in r),
+          "%s: SCAN, RSCAN, KEYCUR, LENGTH, KEYTIME on a frozen namespace "
+          "answer -%s" % (t, frozen), r)
+    adm.call("NSSET", ns, "lock", "1")
+    r = [c.call("SCAN"), c.call("KEYCUR", "k7")]
+    adm.call("NSSET", ns, "lock", "0")
+    check(isinstance(r[0], list) and isinstance(r[1], bytes),
+          "%s: a locked namespace can be scanned" % t, r)
+
+    # a timestamp given to SET (admin) is the one listed
+    adm.call("SELECT", other)
+    r = adm.call("SET", "stamped", "v", "12345")
+    check(r == b"stamped" and o.call("SCAN")[1] == [[b"stamped", 1, 12345]]
+          and o.call("KEYTIME", "stamped") == 12345,
+          "%s: SET key value timestamp (admin): SCAN and KEYTIME answer it"
+          % t, r)
+    adm.call("SELECT", "default")
+
+    # sequential mode: a key rewritten keeps its place
+    seq = uniq("zs")
+    adm.call("NSNEW", seq)
+    adm.call("NSSET", seq, "mode", "seq")
+    try:
+        with srv.conn(tcp) as q:
+            q.call("SELECT", seq)
+            ids = [q.call("SET", "", "v%d" % i) for i in range(3)]
+            q.call("SET", ids[1], "new1")
+            new = q.call("SET", "", "v3")
+            q.call("DEL", ids[0])
+            out, end, _, _ = walk(q)
+            check(new == struct.pack("<Q", 4) and
+                  out == [(ids[1], 4), (ids[2], 2), (new, 2)],
+                  "%s: in sequential mode a rewritten key keeps its place, "
+                  "the next id skips one" % t, [new, out])
+    finally:
+        adm.call("NSDEL", seq)
+
+    # NSJUMP (admin): the next index file; cursors name it
+    jump = uniq("zs")
+    adm.call("NSNEW", jump)
+    try:
+        with srv.conn(tcp) as j:
+            j.call("SELECT", jump)
+            if srv.admin:
+                r = j.call("NSJUMP")
+                check(is_err(r, "Permission denied"),
+                      "%s: NSJUMP needs admin" % t, r)
+            j.call("SET", "x", "1")
+            adm.call("SELECT", jump)
+            r = adm.call("NSJUMP")
+            check(is_ok(r), "%s: NSJUMP answers +OK" % t, r)
+            r = [j.call("RSCAN"), j.call("SCAN")]
+            check(is_err(r[0], "Internal Error") and
+                  isinstance(r[1], list) and r[1][1][0][0] == b"x",
+                  "%s: after NSJUMP, before a SET, RSCAN answers -Internal "
+                  "Error (0-db reads the empty new file), SCAN works" % t, r)
+            j.call("SET", "y", "2")
+            r = [j.call("KEYCUR", "y"), [k for k, _ in walk(j, "RSCAN")[0]]]
+            check(r == [cursor(b"y", b"2", 1, INDEX_HEADER), [b"y", b"x"]],
+                  "%s: the next SET is the first entry of index file 1"
+                  % t, r)
+            adm.call("NSJUMP")
+            adm.call("NSJUMP")
+            j.call("SET", "z", "3")
+            r = [[k for k, _ in walk(j)[0]],
+                 [k for k, _ in walk(j, "RSCAN")[0]],
+                 j.call("RSCAN", j.call("KEYCUR", "z"))]
+            check(r[0] == [b"x", b"y", b"z"] and r[1] == [b"z"] and
+                  is_err(r[2], "No more data"),
+                  "%s: across an empty index file (NSJUMP twice) SCAN goes "
+                  "on, RSCAN stops" % t, r)
+    finally:
+        adm.call("SELECT", "default")
+        adm.call("NSDEL", jump)
+
+
+def suite_scan_calls(srv, adm):
+    """How much one call answers, and what a long call does to the other
+    clients: once, over the unix socket if there is one."""
+    tcp = not srv.socket
+    ns = uniq("zs")
+    if not check(is_ok(adm.call("NSNEW", ns)), "scan: NSNEW"):
+        return
+    try:
+        with srv.conn(tcp) as c, srv.conn(tcp) as o:
+            c.quickack = True
+            c.call("SELECT", ns)
+            n = 20000
+            for s in range(0, n, 500):
+                c.pipeline([("SET", struct.pack(">Q", i), b"x")
+                            for i in range(s, s + 500)])
+            c.quickack = False
+            cur, sizes, times = None, [], []
+            while True:
+                t0 = time.perf_counter()
+                r = c.call("SCAN", cur) if cur else c.call("SCAN")
+                times.append(time.perf_counter() - t0)
+                if not isinstance(r, list):
+                    break
+                cur = r[0]
+                sizes.append(len(r[1]))
+            keys = sum(sizes)
+            print("# scan: %d keys in %d calls, %s entries per call"
+                  % (keys, len(sizes), sizes[:8]))
+            if not check(keys == n and len(sizes) >= 3 and min(sizes) >= 1,
+                         "scan: a walk of %d keys takes several calls (0-db "
+                         "stops a call after 2 ms)" % n, sizes):
+                return
+            check(min(times[:len(sizes) - 1]) >= 0.0019,
+                  "scan: a call that does not end the walk takes at least "
+                  "0-db's 2 ms", times)
+            # 3 more writes of each: 60000 deleted entries before the live
+            for rnd in range(3):
+                for s in range(0, n, 500):
+                    c.pipeline([("SET", struct.pack(">Q", i),
+                                 b"%d" % rnd) for i in range(s, s + 500)])
+            c.send(pack("SCAN"))
+            time.sleep(0.002)
+            t0 = time.perf_counter()
+            r = o.call("PING")
+            dt = time.perf_counter() - t0
+            first = c.read()
+            print("# scan: a PING sent during a SCAN that skips %d deleted "
+                  "entries: %.1f ms" % (3 * n, dt * 1e3))
+            check(r == "PONG" and isinstance(first, list) and
+                  first[1][0][0] == struct.pack(">Q", 0) and dt >= 0.005,
+                  "scan: skipping deleted entries is never cut: the other "
+                  "clients wait (PING %.1f ms)" % (dt * 1e3), [r, dt])
+    finally:
+        adm.call("NSDEL", ns)
+
 
 
 def suite_admin_open(srv, tcp, tag):
@@ -678,10 +1052,21 @@ def suite_persistence(workdir):
         c.call("NSSET", ns, "maxsize", "123456")
         c.call("SELECT", ns, "pw")
         c.call("SET", "inns", "v3")
+        c.call("SET", "stamp", "v4", "1234")
+        c.call("NSJUMP")
+        c.call("SET", "after-jump", "v5")
+        scans = [c.call("SCAN"), c.call("RSCAN"), c.call("KEYCUR", "stamp")]
     srv.stop()
     check(not os.path.exists(srv.socket),
           "SIGTERM: the server exits and removes its unix socket")
     srv.start()
+    with srv.conn() as c:
+        c.call("SELECT", ns, "pw")
+        r = [c.call("SCAN"), c.call("RSCAN"), c.call("KEYCUR", "stamp")]
+        check(r == scans and isinstance(r[0], list) and
+              [b"stamp", 2, 1234] in r[0][1],
+              "--data: SCAN and RSCAN answer the same after a restart: order, "
+              "timestamps, index files (NSJUMP), cursors", [r, scans])
     with srv.conn() as c:
         check(c.call("GET", "keep") == b"v1" and c.call("GET", "gone") is None
               and c.call("GET", "over") == b"new" and
@@ -1059,6 +1444,34 @@ def suite_ours(workdir, srv, admin_srv):
               "inline (non-array) requests are refused like 0-db", r)
 
 
+def suite_scan_ours(workdir):
+    """Our SCAN flags: --scan-batch (not 0-db) and --datasize (0-db's)."""
+    s = Server(workdir, ["--scan-batch", "7"], name="batch")
+    with s.conn() as c:
+        c.pipeline([("SET", "b%02d" % i, "v") for i in range(20)])
+        out, end, _, calls = walk(c)
+        check([k for k, _ in out] == [b"b%02d" % i for i in range(20)] and
+              calls == 3 and is_err(end, "No more data"),
+              "--scan-batch 7 (not like 0-db): 20 keys in calls of 7, 7, 6",
+              [calls, out])
+    s.stop()
+    # 0-db starts the next data and index file when a value would not fit
+    s = Server(workdir, ["--datasize", "524288"], name="datasize")
+    with s.conn() as c:
+        val = b"x" * 100000
+        c.pipeline([("SET", struct.pack(">Q", i), val) for i in range(7)])
+        c.call("DEL", struct.pack(">Q", 6))
+        c.call("SET", struct.pack(">Q", 7), b"y" * 324200)
+        r = [struct.unpack("<BIIII", c.call("KEYCUR", struct.pack(">Q", i)))
+             for i in (0, 4, 5, 7)]
+        # 28 + 5 * (18 + 8 + 100000) + 100000 > 512 KiB: the 6th moves;
+        # 324200 more would fit beside two, but not after the DEL (26)
+        check([x[1:4:2] for x in r] == [(0, 29), (0, 29 + 4 * 42),
+                                         (1, 29), (2, 29)],
+              "--datasize: SETs go to the next index file as 0-db's do", r)
+    s.stop()
+
+
 def exit_status(workdir):
     """SIGTERM and SIGINT: exit status 0, unix socket removed."""
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -1102,6 +1515,8 @@ def run_external(address):
                 c.call("NSDEL", probe)
         if can_admin:
             suite_namespaces(srv, tcp, tag)
+            with srv.admin_conn(tcp) as adm:
+                suite_scan(srv, tcp, tag, adm)
         else:
             skip("%s: namespace checks" % tag,
                  "NSNEW refused: set ZDB_TEST_ADMIN")
@@ -1109,6 +1524,9 @@ def run_external(address):
             suite_admin(srv, tcp, tag + "+admin")
         elif can_admin:
             suite_admin_open(srv, tcp, tag)
+    if can_admin:
+        with srv.admin_conn(not srv.socket) as adm:
+            suite_scan_calls(srv, adm)
     if srv.port:
         speed_tcp(srv)
     if srv.socket:
@@ -1132,8 +1550,14 @@ def main():
             suite_wire(srv, tcp, tag)
             suite_keys(srv, tcp, tag)
             suite_namespaces(srv, tcp, tag)
+            with srv.admin_conn(tcp) as adm:
+                suite_scan(srv, tcp, tag, adm)
+            with admin_srv.admin_conn(tcp) as adm:
+                suite_scan(admin_srv, tcp, tag + "+admin", adm)
             suite_admin_open(srv, tcp, tag)
             suite_admin(admin_srv, tcp, tag + "+admin")
+        with srv.admin_conn() as adm:
+            suite_scan_calls(srv, adm)
         speed_tcp(srv)
         speed_unix(srv)
         speed_ours(srv, fast_srv)
@@ -1141,6 +1565,7 @@ def main():
         suite_faults(workdir, srv)
         suite_delay(workdir, srv)
         suite_ours(workdir, srv, admin_srv)
+        suite_scan_ours(workdir)
         exit_status(workdir)
     finally:
         zdbservers.stop_all()       # the servers, then workdir

@@ -18,6 +18,7 @@
 
 Config config = {
     .mode = -1,
+    .datasize = ZS_DATASIZE_DEFAULT,
 };
 Stats stats;
 
@@ -66,7 +67,14 @@ static void usage(FILE *f)
         "  --protect         'default' namespace protected by admin pw\n"
         "  --maxsize N       size limit of the 'default' namespace\n"
         "  --mode user|seq   one mode for every namespace (default mixed)\n"
-        "  --fast            NOT like 0-db: TCP_NODELAY, replies coalesced\n"
+        "  --datasize N      bytes of a data file before the next one\n"
+        "                    (0-db's, default 256 MiB; shows in SCAN "
+        "cursors)\n"
+        "  --fast            NOT like 0-db: TCP_NODELAY, replies coalesced,"
+        "\n"
+        "                    SCAN does not hold the server\n"
+        "  --scan-batch N    NOT like 0-db: at most N entries per SCAN/RSCAN "
+        "call\n"
         "  --no-challenge    like a 0-db older than SECURE: no AUTH SECURE\n"
         "  --delay-us N      NOT like 0-db: hold every reply back N "
         "microseconds\n"
@@ -87,7 +95,7 @@ enum {
     OPT_ADMIN, OPT_PROTECT, OPT_MAXSIZE, OPT_MODE, OPT_FAST, OPT_VERBOSE,
     OPT_NO_CHALLENGE,
     OPT_DUALNET, OPT_HELP, OPT_HANG, OPT_REFUSE, OPT_FAILW, OPT_GARBAGE,
-    OPT_DROPAFTER, OPT_DELAY,
+    OPT_DROPAFTER, OPT_DELAY, OPT_DATASIZE, OPT_SCAN_BATCH,
 };
 
 static const struct option options[] = {
@@ -112,6 +120,8 @@ static const struct option options[] = {
     { "fault-garbage", required_argument, NULL, OPT_GARBAGE },
     { "fault-drop-after", required_argument, NULL, OPT_DROPAFTER },
     { "delay-us", required_argument, NULL, OPT_DELAY },
+    { "datasize", required_argument, NULL, OPT_DATASIZE },
+    { "scan-batch", required_argument, NULL, OPT_SCAN_BATCH },
     { NULL, 0, NULL, 0 },
 };
 
@@ -194,6 +204,19 @@ int main(int argc, char **argv)
                         (unsigned long long)FAULT_DELAY_MAX_US);
                 return 2;
             }
+            break;
+        case OPT_DATASIZE:
+            /* 0-db's limits: 512 KiB to under 4 GiB */
+            config.datasize = opt_u64("datasize", optarg);
+            if (config.datasize < 512 * 1024 ||
+                config.datasize >= 0xffffffffull) {
+                fprintf(stderr, "zdb-server: --datasize from 524288 to "
+                        "4294967294\n");
+                return 2;
+            }
+            break;
+        case OPT_SCAN_BATCH:
+            config.scan_batch = opt_u64("scan-batch", optarg);
             break;
         case OPT_HELP:
             usage(stdout);

@@ -54,6 +54,8 @@ typedef struct Config {
     bool verbose;
     int mode;                   /* -1: mixed (0-db default), else NS_MODE_* */
     uint64_t default_maxsize;
+    uint64_t datasize;          /* data file size before the next (--datasize) */
+    uint64_t scan_batch;        /* NOT 0-db: at most this many per SCAN call */
 } Config;
 
 typedef struct Stats {

@@ -49,6 +49,13 @@ static uint64_t key_hash(const void *key, size_t len)
     return h;
 }
 
+static void ns_files_init(Namespace *ns)
+{
+    ns->fileid = 0;
+    ns->idx_offset = ZS_INDEX_HEADER;
+    ns->data_offset = ZS_DATA_HEADER;
+}
+
 static Namespace *ns_alloc(const char *name)
 {
     Namespace *ns = xcalloc(1, sizeof(*ns));
@@ -58,6 +65,7 @@ static Namespace *ns_alloc(const char *name)
     ns->mode = config.mode < 0 ? NS_MODE_USER : config.mode;
     ns->nbuckets = 1024;
     ns->buckets = xcalloc(ns->nbuckets, sizeof(Entry *));
+    ns_files_init(ns);
     return ns;
 }
 
@@ -80,6 +88,10 @@ static void ns_clear_keys(Namespace *ns)
     ns->datasize = 0;
     ns->indexsize = 0;
     ns->nextid = 0;
+    free(ns->recs);
+    ns->recs = NULL;
+    ns->nrecs = ns->caprecs = 0;
+    ns_files_init(ns);
 }
 
 static void ns_free(Namespace *ns)
@@ -200,11 +212,6 @@ void ns_delete(Namespace *ns)
     }
 }
 
-void ns_flush(Namespace *ns)
-{
-    ns_clear_keys(ns);
-}
-
 bool ns_is_fresh(const Namespace *ns)
 {
     return ns->nextid == 0;
@@ -287,12 +294,56 @@ static void ns_grow(Namespace *ns)
     ns->nbuckets = n;
 }
 
+/* Room for one more index entry; false when out of memory */
+static bool rec_reserve(Namespace *ns)
+{
+    IndexRec *r;
+    size_t cap;
+
+    if (ns->nrecs < ns->caprecs) {
+        return true;
+    }
+    cap = ns->caprecs ? ns->caprecs * 2 : 1024;
+    r = realloc(ns->recs, cap * sizeof(*r));
+    if (!r) {
+        return false;
+    }
+    ns->recs = r;
+    ns->caprecs = cap;
+    return true;
+}
+
+/* Append an index entry (room reserved); its position */
+static size_t rec_append(Namespace *ns, Entry *e, size_t klen,
+                         uint32_t length, uint32_t crc, uint32_t timestamp)
+{
+    IndexRec *r = &ns->recs[ns->nrecs];
+
+    r->entry = e;
+    r->fileid = ns->fileid;
+    r->offset = ns->idx_offset;
+    r->length = length;
+    r->crc = crc;
+    r->timestamp = timestamp;
+    r->klen = (uint8_t)klen;
+    ns->idx_offset += ZS_INDEX_ITEM + klen;
+    return ns->nrecs++;
+}
+
+void ns_jump(Namespace *ns)
+{
+    ns->fileid++;
+    ns->idx_offset = ZS_INDEX_HEADER;
+    ns->data_offset = ZS_DATA_HEADER;
+}
+
 bool ns_put(Namespace *ns, const void *key, size_t klen,
-            const void *val, size_t vlen)
+            const void *val, size_t vlen, uint32_t timestamp)
 {
     uint64_t h = key_hash(key, klen);
     Entry **pp = &ns->buckets[h & (ns->nbuckets - 1)];
     Entry *e, *old = NULL;
+    uint32_t crc;
 
     for (; *pp; pp = &(*pp)->next) {
         if ((*pp)->hash == h && (*pp)->klen == klen &&
@@ -303,7 +354,8 @@ bool ns_put(Namespace *ns, const void *key, size_t klen,
     }
 
     e = malloc(sizeof(*e) + klen + vlen);
-    if (!e) {
+    if (!e || !rec_reserve(ns)) {
+        free(e);
         return false;
     }
     e->hash = h;
@@ -312,6 +364,37 @@ bool ns_put(Namespace *ns, const void *key, size_t klen,
     memcpy(e->data, key, klen);
     if (vlen) {
         memcpy(e->data + klen, val, vlen);
+    }
+    crc = crc32c(val, vlen);
+
+    /* 0-db's command_set(): the next files first if the value won't fit */
+    if (ns->data_offset + vlen > config.datasize) {
+        ns_jump(ns);
+    }
+    ns->data_offset += ZS_DATA_ITEM + klen + vlen;
+
+    if (old && ns->mode == NS_MODE_SEQ) {
+        /*
+         * Sequential mode (0-db's index_update_entry_sequential()): the
+         * id is a position, so a copy of the old entry is appended,
+         * flagged deleted, and the entry at the key's own position is
+         * rewritten in place with the new value.
+         */
+        IndexRec *r = &ns->recs[old->rec];
+
+        rec_append(ns, NULL, r->klen, r->length, r->crc, r->timestamp);
+        r = &ns->recs[old->rec];
+        r->entry = e;
+        r->length = (uint32_t)vlen;
+        r->crc = crc;
+        r->timestamp = timestamp;
+        e->rec = old->rec;
+    } else {
+        /* the entry replaced is flagged deleted, the new one appended */
+        if (old) {
+            ns->recs[old->rec].entry = NULL;
+        }
+        e->rec = rec_append(ns, e, klen, (uint32_t)vlen, crc, timestamp);
     }
 
     if (old) {
@@ -348,6 +431,9 @@ bool ns_del(Namespace *ns, const void *key, size_t klen)
             ns->entries--;
             ns->datasize -= e->vlen;
             ns->indexsize += INDEX_ENTRY_SIZE + klen;
+            /* flagged deleted in the index; an empty, flagged data entry */
+            ns->recs[e->rec].entry = NULL;
+            ns->data_offset += ZS_DATA_ITEM + klen;
             free(e);
             return true;
         }
@@ -355,12 +441,170 @@ bool ns_del(Namespace *ns, const void *key, size_t klen)
     return false;
 }
 
-void ns_seq_key(const Namespace *ns, unsigned char key[4])
+void ns_seq_key(const Namespace *ns, unsigned char key[ZS_SEQ_KEY_LEN])
 {
-    uint32_t id = ns->nextid;
+    uint64_t id = ns->nextid;
+    int i;
 
-    key[0] = (unsigned char)id;
-    key[1] = (unsigned char)(id >> 8);
-    key[2] = (unsigned char)(id >> 16);
-    key[3] = (unsigned char)(id >> 24);
+    for (i = 0; i < ZS_SEQ_KEY_LEN; i++) {
+        key[i] = (unsigned char)(id >> (8 * i));
+    }
+}
+
+/*
+ * Cursors: 0-db's index_bkey_t, packed little-endian: u8 key length,
+ * u32 file id, u32 value length, u32 offset in the index file, u32 CRC.
+ */
+static void put_le32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+static uint32_t get_le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+void ns_cursor_make(const IndexRec *r, unsigned char out[ZS_CURSOR_LEN])
+{
+    out[0] = r->klen;
+    put_le32(out + 1, r->fileid);
+    put_le32(out + 5, r->length);
+    put_le32(out + 9, r->offset);
+    put_le32(out + 13, r->crc);
+}
+
+static uint64_t rec_pos(uint32_t fileid, uint32_t offset)
+{
+    return (uint64_t)fileid << 32 | offset;
+}
+
+/* First entry at or after (fileid, offset): entries are in that order */
+static size_t rec_lower_bound(const Namespace *ns, uint64_t pos)
+{
+    size_t lo = 0, hi = ns->nrecs;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (rec_pos(ns->recs[mid].fileid, ns->recs[mid].offset) < pos) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+bool ns_cursor_find(const Namespace *ns, const void *cur, size_t len,
+                    size_t *pos)
+{
+    const unsigned char *p = cur;
+    uint32_t klen, fileid, length, offset, crc, end;
+    const IndexRec *r, *last;
+    size_t i, next;
+
+    if (len != ZS_CURSOR_LEN) {
+        return false;
+    }
+    klen = p[0];
+    fileid = get_le32(p + 1);
+    length = get_le32(p + 5);
+    offset = get_le32(p + 9);
+    crc = get_le32(p + 13);
+
+    /*
+     * 0-db reads an entry header and the cursor's key length at that
+     * offset of that index file and compares the value's length and CRC;
+     * nothing else (a deleted entry's cursor is still good).
+     */
+    i = rec_lower_bound(ns, rec_pos(fileid, offset));
+    if (i == ns->nrecs) {
+        return false;
+    }
+    r = &ns->recs[i];
+    if (r->fileid != fileid || r->offset != offset ||
+        r->length != length || r->crc != crc) {
+        return false;
+    }
+    /* the read of the cursor's key length must stay inside the file */
+    if (fileid == ns->fileid) {
+        end = ns->idx_offset;
+    } else {
+        next = rec_lower_bound(ns, rec_pos(fileid + 1, 0));
+        last = &ns->recs[next - 1];
+        end = last->offset + ZS_INDEX_ITEM + last->klen;
+    }
+    if ((uint64_t)offset + ZS_INDEX_ITEM + klen > end) {
+        return false;
+    }
+    *pos = i;
+    return true;
+}
+
+/*
+ * CRC32-C (Castagnoli), started at 0 and not inverted, as 0-db's
+ * zdb_crc32(): with SSE4.2 when the CPU has it, else by table.
+ */
+static uint32_t crc32c_table[256];
+
+static void crc32c_init(void)
+{
+    uint32_t i, j, c;
+
+    for (i = 0; i < 256; i++) {
+        c = i;
+        for (j = 0; j < 8; j++) {
+            c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+        }
+        crc32c_table[i] = c;
+    }
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2")))
+static uint32_t crc32c_sse42(const unsigned char *p, size_t len)
+{
+    uint64_t c = 0;
+
+    for (; len >= 8; len -= 8, p += 8) {
+        uint64_t v;
+
+        memcpy(&v, p, 8);
+        c = __builtin_ia32_crc32di(c, v);
+    }
+    for (; len; len--) {
+        c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+    }
+    return (uint32_t)c;
+}
+#endif
+
+uint32_t crc32c(const void *buf, size_t len)
+{
+    static int hw = -1;
+    const unsigned char *p = buf;
+    uint32_t c = 0;
+
+    if (hw < 0) {
+        crc32c_init();
+#if defined(__x86_64__)
+        hw = __builtin_cpu_supports("sse4.2");
+#else
+        hw = 0;
+#endif
+    }
+#if defined(__x86_64__)
+    if (hw) {
+        return crc32c_sse42(p, len);
+    }
+#endif
+    while (len--) {
+        c = crc32c_table[(c ^ *p++) & 0xff] ^ (c >> 8);
+    }
+    return c;
 }
