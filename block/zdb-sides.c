@@ -1332,6 +1332,11 @@ void zdb_sides_quiesce(ZdbSides *sides, bool quiesced)
 
 void zdb_sides_inactivate(ZdbSides *sides)
 {
+    /*
+     * Drained and still the owner: as at a close, so that the process
+     * taking the disk over does not copy what is already on both sides.
+     */
+    zdb_sides_clean_up(sides);
     sides->inactive = true;
     if (sides->monitor) {
         timer_del(sides->monitor);

@@ -134,7 +134,10 @@ void zdb_sides_detach_aio_context(ZdbSides *sides);
 void zdb_sides_attach_aio_context(ZdbSides *sides, AioContext *ctx);
 void zdb_sides_quiesce(ZdbSides *sides, bool quiesced);
 
-/* Stops writing metadata and copying (migration hands the disk over) */
+/*
+ * Stops writing metadata and copying (migration hands the disk over),
+ * after emptying the record as zdb_sides_clean_up does.
+ */
 void zdb_sides_inactivate(ZdbSides *sides);
 /*
  * Takes the disk over from another process: reads each side's metadata
@@ -144,8 +147,8 @@ int coroutine_fn zdb_sides_co_activate(ZdbSides *sides, ZdbKeep keep,
                                        Error **errp);
 
 /*
- * At a clean close (blocking): with both sides in sync, the out-of-sync
- * record is emptied, so that the next open copies nothing.
+ * At a clean close or a hand-over (blocking): with both sides in sync,
+ * the out-of-sync record is emptied, so that the next open copies nothing.
  */
 void zdb_sides_clean_up(ZdbSides *sides);
 
