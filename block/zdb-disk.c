@@ -46,9 +46,11 @@ static uint64_t zdb_disk_blocks(ZdbDisk *d)
 
 /*
  * Each step of 0-db's SCAN works about 2 ms on the server, which serves
- * nobody else meanwhile: the walk waits as long as a step took before the
- * next, so it takes at most half of the server's time.
+ * nobody else meanwhile (one thread): the walk waits ZDB_WALK_PACE times
+ * as long as a step took before the next, so it takes at most a fifth of
+ * the server's time, and other disks' requests wait 2 ms at worst.
  */
+#define ZDB_WALK_PACE           4
 #define ZDB_WALK_RETRY_MS       1000
 
 static void zdb_walk_arm(ZdbDisk *d, int64_t ms)
@@ -66,8 +68,8 @@ static void zdb_walk_pause(ZdbDisk *d)
     }
 }
 
-/* From the first key, knowing what is known now */
-static void zdb_walk_restart(ZdbDisk *d)
+/* From the first key, knowing what is known now, in @ms */
+static void zdb_walk_restart(ZdbDisk *d, int64_t ms)
 {
     bool redis = d->walk.redis;
 
@@ -77,7 +79,7 @@ static void zdb_walk_restart(ZdbDisk *d)
     d->walk_failed = d->writes_failed;
     d->walk_steps = d->walk_keys = 0;
     d->walking = true;
-    zdb_walk_arm(d, 0);
+    zdb_walk_arm(d, ms);
 }
 
 /*
@@ -109,7 +111,7 @@ static void zdb_walk_learn(ZdbDisk *d, const ZdbScan *scan, int side,
         return;
     }
     if (d->writes_failed != d->walk_failed) {
-        zdb_walk_restart(d);
+        zdb_walk_restart(d, ZDB_WALK_RETRY_MS);
         return;
     }
     zdb_known_settle(&d->known, ZDB_KNOWN_ABSENT);
@@ -123,7 +125,8 @@ void zdb_disk_forget(ZdbDisk *d)
     trace_zdb_known_forget(d->sides.side[0].store.addr.namespace);
     zdb_known_forget(&d->known);
     zdb_known_resize(&d->known, zdb_disk_blocks(d), ZDB_KNOWN_UNKNOWN);
-    zdb_walk_restart(d);
+    /* not at once: a lost session is often a server that just restarted */
+    zdb_walk_restart(d, ZDB_WALK_RETRY_MS);
 }
 
 /*
@@ -147,28 +150,31 @@ static void coroutine_fn zdb_walk_step_co(void *opaque)
     ZdbDisk *d = opaque;
     g_autoptr(GArray) seen = g_array_new(false, false, sizeof(uint64_t));
     int64_t began = qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
-    ZdbScan scan;
-    uint64_t gen;
-    int side, ret;
+    ZdbScan scan = d->walk;
+    int side = d->walk_side;
+    uint64_t gen = d->walk_gen;
+    int ret;
 
-    /* a session lost since the last step starts the walk over */
-    zdb_disk_check_sessions(d);
-    scan = d->walk;
-    side = d->walk_side;
-    gen = d->walk_gen;
-    ret = zdb_sides_co_scan(&d->sides, &side, &scan, seen);
-    zdb_disk_check_sessions(d);
-    d->walk_step_running = false;
-    if (gen == d->walk_gen && ret == 0) {
-        zdb_walk_learn(d, &scan, side, seen);
-    } else if (gen == d->walk_gen) {
-        /* another side to walk, or a cursor the server refuses */
-        trace_zdb_walk_restart(d->sides.side[side].store.addr.namespace,
-                               ret);
-        zdb_walk_restart(d);
+    /* a session lost since the last step starts the walk over, later */
+    if (!zdb_disk_check_sessions(d)) {
+        ret = zdb_sides_co_scan(&d->sides, &side, &scan, seen);
+        zdb_disk_check_sessions(d);
+        if (gen != d->walk_gen) {
+            /* started over meanwhile: that armed the timer */
+        } else if (ret == 0) {
+            zdb_walk_learn(d, &scan, side, seen);
+            if (gen == d->walk_gen) {
+                zdb_walk_arm(d, ZDB_WALK_PACE *
+                             (qemu_clock_get_ms(QEMU_CLOCK_REALTIME) - began));
+            }
+        } else {
+            /* another side to walk, or a cursor the server refuses */
+            trace_zdb_walk_restart(d->sides.side[side].store.addr.namespace,
+                                   ret);
+            zdb_walk_restart(d, ret == -ESTALE ? 0 : ZDB_WALK_RETRY_MS);
+        }
     }
-    zdb_walk_arm(d, ret < 0 && ret != -ESTALE ? ZDB_WALK_RETRY_MS
-                    : qemu_clock_get_ms(QEMU_CLOCK_REALTIME) - began);
+    d->walk_step_running = false;
     bdrv_dec_in_flight(d->sides.bs);
 }
 
@@ -214,7 +220,7 @@ void zdb_disk_start(ZdbDisk *d, bool empty)
     d->sessions_lost_seen = zdb_disk_sessions_lost(d);
     zdb_walk_timer_new(d, bdrv_get_aio_context(d->sides.bs));
     if (!empty) {
-        zdb_walk_restart(d);
+        zdb_walk_restart(d, 0);
     }
 }
 
