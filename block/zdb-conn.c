@@ -638,10 +638,29 @@ void zdb_pool_attach_aio_context(ZdbPool *pool, AioContext *ctx)
 }
 
 /*
- * The connection with the fewest commands in flight, round-robin among
- * equals, once it is ready to take commands.
+ * A light load stays on the first ready connection: the server answers
+ * a whole batch per wake-up there, and 32 disks on one server keep 32
+ * sockets busy, not 64.  Past ZDB_POOL_SPREAD commands in flight on each,
+ * the connection with the fewest, round-robin among equals, once it is
+ * ready to take commands (a lost one is made again then).
  */
-static int coroutine_fn zdb_pool_co_get(ZdbPool *pool, ZdbConn **out)
+#define ZDB_POOL_SPREAD         8
+
+static ZdbConn *zdb_pool_light(ZdbPool *pool)
+{
+    int i;
+
+    for (i = 0; i < pool->n; i++) {
+        ZdbConn *c = pool->conns[i];
+
+        if (c->ready && c->in_flight < ZDB_POOL_SPREAD) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+static ZdbConn *zdb_pool_least_busy(ZdbPool *pool)
 {
     ZdbConn *best = NULL;
     int i, best_load = INT_MAX;
@@ -655,8 +674,13 @@ static int coroutine_fn zdb_pool_co_get(ZdbPool *pool, ZdbConn **out)
         }
     }
     pool->next++;
-    *out = best;
-    return zdb_conn_co_ready(best);
+    return best;
+}
+
+static int coroutine_fn zdb_pool_co_get(ZdbPool *pool, ZdbConn **out)
+{
+    *out = zdb_pool_light(pool) ?: zdb_pool_least_busy(pool);
+    return zdb_conn_co_ready(*out);
 }
 
 bool zdb_pool_try_connect(ZdbPool *pool)
