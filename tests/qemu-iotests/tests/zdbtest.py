@@ -123,39 +123,37 @@ def block_key(n):
     return n.to_bytes(8, 'big')
 
 
-class Guest:
-    """I/O on the disk devices of a running iotests.VM as its guest does
-    it: HMP qemu-io -d on a device's own BlockBackend.  (Given a node name,
-    qemu-io makes a BlockBackend of its own, which drains at the end of
-    each command and does not test the device's permissions.)  qemu-io
-    prints its results on QEMU's stdout, not into the reply: the reads and
-    writes started here are counted, and check_log() holds the VM's log
-    against the count once the VM is shut down.  qdev: 'vd0/virtio-backend'
-    for virtio-blk-pci id=vd0, 'sd0' for scsi-hd id=sd0."""
+class HmpQemuIo:
+    """HMP qemu-io on a node of a running iotests.VM, checked.  qemu-io
+    prints its results on QEMU's stdout, not into the reply, which is ''
+    even for a failed write or a read whose pattern does not match: the
+    reads and writes started here are counted, and check_log() holds the
+    VM's log against the count once the VM is shut down.  (So no -q: a
+    read or write that prints nothing would count as not done.)  Given a
+    node name, qemu-io makes a BlockBackend of its own, drained at the end
+    of each command."""
+
+    qdev = False
 
     def __init__(self, vm):
         self.vm = vm
         self.reads = 0
         self.writes = 0
 
-    def io(self, qdev, cmd):
-        out = self.vm.hmp_qemu_io(qdev, cmd, qdev=True)['return']
+    def io(self, drive, cmd):
+        out = self.vm.hmp_qemu_io(drive, cmd, qdev=self.qdev)['return']
         if out.strip():
-            raise AssertionError('qemu-io -d %s "%s": %s' % (qdev, cmd, out))
+            raise AssertionError('qemu-io %s%s "%s": %s' % (
+                '-d ' if self.qdev else '', drive, cmd, out))
         op = cmd.split()[0]
         if op in ('read', 'aio_read'):
             self.reads += 1
         elif op in ('write', 'aio_write'):
             self.writes += 1
 
-    def writes_done(self, qdev):
-        """Writes the device's BlockBackend completed so far: qemu-io's
-        aio_write is accounted when it completes, so a count below the
-        writes started means some are in flight."""
-        for dev in self.vm.cmd('query-blockstats'):
-            if dev.get('qdev') in (qdev, '/machine/peripheral/' + qdev):
-                return dev['stats']['wr_operations']
-        raise AssertionError('no device %s in query-blockstats' % qdev)
+    def vm_name(self):
+        # pylint: disable=protected-access
+        return getattr(self.vm, '_name', self.vm)
 
     def check_log(self):
         """After shutdown: every read and write started completed, and
@@ -165,11 +163,32 @@ class Guest:
                if re.match(r'(\w+ failed|Pattern verification failed)',
                            line)]
         if bad:
-            raise AssertionError('%s: %s' % (self.vm, '\n'.join(bad[:20])))
+            raise AssertionError('VM %s: %s' % (self.vm_name(),
+                                                '\n'.join(bad[:20])))
         done = (len(re.findall(r'^read \d+/\d+ bytes', log, re.M)),
                 len(re.findall(r'^wrote \d+/\d+ bytes', log, re.M)))
         if done != (self.reads, self.writes):
-            raise AssertionError('%s: %d reads and %d writes started, %d '
-                                 'and %d done:\n%s' % ((self.vm, self.reads,
-                                                        self.writes) + done +
-                                                       (log,)))
+            raise AssertionError('VM %s: %d reads and %d writes started, '
+                                 '%d and %d done:\n%s' %
+                                 ((self.vm_name(), self.reads, self.writes) +
+                                  done + (log,)))
+
+
+class Guest(HmpQemuIo):
+    """I/O on the disk devices of a running iotests.VM as its guest does
+    it: HMP qemu-io -d on a device's own BlockBackend.  (Given a node name,
+    qemu-io makes a BlockBackend of its own, which drains at the end of
+    each command and does not test the device's permissions.)  Checked as
+    HmpQemuIo checks.  qdev: 'vd0/virtio-backend' for virtio-blk-pci
+    id=vd0, 'sd0' for scsi-hd id=sd0."""
+
+    qdev = True
+
+    def writes_done(self, qdev):
+        """Writes the device's BlockBackend completed so far: qemu-io's
+        aio_write is accounted when it completes, so a count below the
+        writes started means some are in flight."""
+        for dev in self.vm.cmd('query-blockstats'):
+            if dev.get('qdev') in (qdev, '/machine/peripheral/' + qdev):
+                return dev['stats']['wr_operations']
+        raise AssertionError('no device %s in query-blockstats' % qdev)
