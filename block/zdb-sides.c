@@ -1281,6 +1281,32 @@ void zdb_sides_connect(ZdbSides *sides, bool zero_marker, int connections,
     }
 }
 
+void zdb_sides_set_writable(ZdbSides *sides, bool writable, AioContext *ctx)
+{
+    bool monitor = writable && sides->nsides > 1;
+    int t;
+
+    if (monitor == sides->monitor_enabled) {
+        return;
+    }
+    if (!monitor) {
+        /* as at a close: nothing copies to a side behind any more */
+        zdb_sides_clean_up(sides);
+        zdb_monitor_stop(sides);
+        sides->monitor_enabled = false;
+        return;
+    }
+    for (t = 0; t < sides->nsides; t++) {
+        if (sides->side[t].state == ZDB_SIDE_STATE_SPLIT) {
+            /* kept out only because nothing could copy to it */
+            zdb_side_set_state(sides, &sides->side[t],
+                               ZDB_SIDE_STATE_BEHIND);
+        }
+    }
+    sides->monitor_enabled = true;
+    zdb_monitor_start(sides, ctx);
+}
+
 void zdb_sides_clean_up(ZdbSides *sides)
 {
     Error *err = NULL;

@@ -133,6 +133,12 @@ void zdb_sides_close(ZdbSides *sides);
 void zdb_sides_detach_aio_context(ZdbSides *sides);
 void zdb_sides_attach_aio_context(ZdbSides *sides, AioContext *ctx);
 void zdb_sides_quiesce(ZdbSides *sides, bool quiesced);
+/*
+ * Reopened read-write or read-only: only a writable disk copies to a
+ * side that is behind (and going read-only empties the record, as a
+ * close does).
+ */
+void zdb_sides_set_writable(ZdbSides *sides, bool writable, AioContext *ctx);
 
 /*
  * Stops writing metadata and copying (migration hands the disk over),

@@ -63,6 +63,7 @@ typedef struct BDRVZdbState {
     BlockDriverState *bs;
     int64_t reconnect_delay_ms;
     ZdbKeep keep;               /* split-brain-keep, for activation too */
+    bool ns_read_only;          /* a namespace refuses our writes */
 
     AioContext *ctx;
 
@@ -377,6 +378,34 @@ zdb_co_check(BlockDriverState *bs, BdrvCheckResult *result,
     return 0;
 }
 
+/*
+ * Read-only <-> read-write (qemu-img commit, block-commit into this
+ * node, blockdev-reopen).  The connections stay; what changes is whether
+ * a side that is behind is copied to.  Other options cannot change: the
+ * block layer refuses those.
+ */
+static int zdb_reopen_prepare(BDRVReopenState *state,
+                              BlockReopenQueue *queue, Error **errp)
+{
+    BDRVZdbState *s = state->bs->opaque;
+
+    if ((state->flags & BDRV_O_RDWR) && s->ns_read_only) {
+        error_setg(errp, "zdb: cannot reopen read-write: the namespace is "
+                   "read-only for this client (protected without password, "
+                   "or locked)");
+        return -EACCES;
+    }
+    return 0;
+}
+
+static void zdb_reopen_commit(BDRVReopenState *state)
+{
+    BDRVZdbState *s = state->bs->opaque;
+
+    zdb_sides_set_writable(&s->disk.sides, state->flags & BDRV_O_RDWR,
+                           s->ctx);
+}
+
 /* The disk is handed over (migration): it writes no metadata any more */
 static int GRAPH_RDLOCK zdb_inactivate(BlockDriverState *bs)
 {
@@ -471,7 +500,8 @@ static int zdb_open(BlockDriverState *bs, QDict *options, int flags,
     }
     zdb_take_options(s, &o, flags);
     ret = zdb_probe_all(s, &o, &primary, &backup, &thin, &g, &empty, errp);
-    if (ret == 0 && (primary.read_only || backup.read_only)) {
+    s->ns_read_only = primary.read_only || backup.read_only;
+    if (ret == 0 && s->ns_read_only) {
         ret = bdrv_apply_auto_read_only(bs, "zdb: the namespace is read-only "
                                         "for this client (protected without "
                                         "password, or locked)", errp);
@@ -701,6 +731,8 @@ static int zdb_has_zero_init(BlockDriverState *bs)
     .bdrv_refresh_filename      = zdb_refresh_filename,             \
     .bdrv_detach_aio_context    = zdb_detach_aio_context,           \
     .bdrv_attach_aio_context    = zdb_attach_aio_context,           \
+    .bdrv_reopen_prepare        = zdb_reopen_prepare,               \
+    .bdrv_reopen_commit         = zdb_reopen_commit,                \
     .bdrv_drain_begin           = zdb_drain_begin,                  \
     .bdrv_drain_end             = zdb_drain_end,                    \
     .bdrv_get_specific_info     = zdb_get_specific_info,            \
