@@ -9,7 +9,10 @@
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
+#include "qobject/qbool.h"
 #include "qobject/qdict.h"
+#include "qobject/qnum.h"
+#include "qobject/qstring.h"
 #include "qemu/cutils.h"
 #include "qemu/option.h"
 #include "qemu/units.h"
@@ -275,8 +278,9 @@ static bool zdb_addr_from_opts(ZdbAddr *addr, QemuOpts *opts,
     return true;
 }
 
-void zdb_parse_filename(const char *filename, QDict *options,
-                               Error **errp)
+/* What a zdb:// or zdb+unix:// filename says, into @options */
+static bool zdb_parse_uri(const char *filename, QDict *options,
+                          Error **errp)
 {
     g_autoptr(GUri) uri = NULL;
     g_autoptr(GHashTable) qp = NULL;
@@ -286,18 +290,11 @@ void zdb_parse_filename(const char *filename, QDict *options,
     GHashTableIter iter;
     gpointer k, v;
 
-    if (qdict_haskey(options, "host") || qdict_haskey(options, "port") ||
-        qdict_haskey(options, "socket") || qdict_haskey(options, "namespace")) {
-        error_setg(errp, "zdb: host, port, socket and namespace may not be "
-                   "given with a filename");
-        return;
-    }
-
     uri = g_uri_parse(filename, G_URI_FLAGS_NONE, &gerr);
     if (!uri) {
         error_setg(errp, "zdb: invalid filename '%s': %s", filename,
                    gerr->message);
-        return;
+        return false;
     }
     scheme = g_uri_get_scheme(uri);
     if (!g_strcmp0(scheme, "zdb")) {
@@ -307,7 +304,7 @@ void zdb_parse_filename(const char *filename, QDict *options,
     } else {
         error_setg(errp, "zdb: filename '%s' must start with zdb:// or "
                    "zdb+unix://", filename);
-        return;
+        return false;
     }
 
     path = g_uri_get_path(uri) ?: "";
@@ -317,7 +314,7 @@ void zdb_parse_filename(const char *filename, QDict *options,
     if (strchr(path, '/')) {
         error_setg(errp, "zdb: filename '%s': namespace '%s' must not "
                    "contain '/'", filename, path);
-        return;
+        return false;
     }
     if (path[0]) {
         qdict_put_str(options, "namespace", path);
@@ -329,7 +326,7 @@ void zdb_parse_filename(const char *filename, QDict *options,
         if (!qp) {
             error_setg(errp, "zdb: filename '%s': bad query '%s'",
                        filename, query);
-            return;
+            return false;
         }
         g_hash_table_iter_init(&iter, qp);
         while (g_hash_table_iter_next(&iter, &k, &v)) {
@@ -337,7 +334,7 @@ void zdb_parse_filename(const char *filename, QDict *options,
                 strcmp(k, "connections") && (!is_unix || strcmp(k, "socket"))) {
                 error_setg(errp, "zdb: filename '%s': unknown parameter '%s'",
                            filename, (char *)k);
-                return;
+                return false;
             }
             qdict_put_str(options, k, v);
         }
@@ -352,12 +349,12 @@ void zdb_parse_filename(const char *filename, QDict *options,
         if ((host && host[0]) || g_uri_get_port(uri) != -1) {
             error_setg(errp, "zdb: filename '%s': zdb+unix takes no host "
                        "or port", filename);
-            return;
+            return false;
         }
         if (!qdict_haskey(options, "socket")) {
             error_setg(errp, "zdb: filename '%s': zdb+unix needs "
                        "?socket=PATH", filename);
-            return;
+            return false;
         }
     } else {
         if (host && host[0]) {
@@ -367,8 +364,62 @@ void zdb_parse_filename(const char *filename, QDict *options,
             qdict_put_int(options, "port", g_uri_get_port(uri));
         }
     }
+    return true;
 }
 
+
+/* An option's value as text, whether it came as a string or a number */
+static char *zdb_option_text(QObject *obj)
+{
+    QString *str = qobject_to(QString, obj);
+    QNum *num = qobject_to(QNum, obj);
+    QBool *b = qobject_to(QBool, obj);
+
+    if (str) {
+        return g_strdup(qstring_get_str(str));
+    }
+    if (num) {
+        return qnum_to_string(num);
+    }
+    return g_strdup(b && qbool_get_bool(b) ? "on" : "off");
+}
+
+/*
+ * With host, port, socket or namespace given as options too, the
+ * filename must name the same disk: QEMU hands a backing file's recorded
+ * name to a backing node given in full, as to a file node.
+ */
+void zdb_parse_filename(const char *filename, QDict *options, Error **errp)
+{
+    g_autoptr(QDict) named = qdict_new();
+    const QDictEntry *e;
+
+    if (!qdict_haskey(options, "host") && !qdict_haskey(options, "port") &&
+        !qdict_haskey(options, "socket") &&
+        !qdict_haskey(options, "namespace")) {
+        zdb_parse_uri(filename, options, errp);
+        return;
+    }
+    if (!zdb_parse_uri(filename, named, errp)) {
+        return;
+    }
+    for (e = qdict_first(named); e; e = qdict_next(named, e)) {
+        QObject *given = qdict_get(options, e->key);
+        g_autofree char *want = zdb_option_text(e->value);
+        g_autofree char *have = given ? zdb_option_text(given) : NULL;
+
+        if (have && strcmp(have, want)) {
+            error_setg(errp, "zdb: filename '%s' says %s '%s', the %s "
+                       "option '%s'", filename, e->key,
+                       strcmp(e->key, "password") ? want : "...", e->key,
+                       strcmp(e->key, "password") ? have : "...");
+            return;
+        }
+        if (!have) {
+            qdict_put_obj(options, e->key, qobject_ref(e->value));
+        }
+    }
+}
 
 bool zdb_options_parse(QDict *options, ZdbOptions *o, Error **errp)
 {
