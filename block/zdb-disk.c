@@ -99,7 +99,10 @@ static void zdb_walk_learn(ZdbDisk *d, const ZdbScan *scan, int side,
     for (i = 0; i < seen->len; i++) {
         uint64_t block = g_array_index(seen, uint64_t, i);
 
-        if (zdb_known_get(&d->known, block) == ZDB_KNOWN_UNKNOWN) {
+        if (block >= d->known.nblocks) {
+            /* a disk of the original driver opened smaller than it is */
+            d->keys_past_end = true;
+        } else if (zdb_known_get(&d->known, block) == ZDB_KNOWN_UNKNOWN) {
             zdb_known_set(&d->known, block, 1, ZDB_KNOWN_PRESENT);
         }
     }
@@ -125,6 +128,8 @@ void zdb_disk_forget(ZdbDisk *d)
     trace_zdb_known_forget(d->sides.side[0].store.addr.namespace);
     zdb_known_forget(&d->known);
     zdb_known_resize(&d->known, zdb_disk_blocks(d), ZDB_KNOWN_UNKNOWN);
+    /* a read in flight saw the namespace before: it must not teach that */
+    d->writes_ended++;
     /* not at once: a lost session is often a server that just restarted */
     zdb_walk_restart(d, ZDB_WALK_RETRY_MS);
 }
@@ -160,7 +165,8 @@ static void coroutine_fn zdb_walk_step_co(void *opaque)
         ret = zdb_sides_co_scan(&d->sides, &side, &scan, seen);
         zdb_disk_check_sessions(d);
         if (gen != d->walk_gen) {
-            /* started over meanwhile: that armed the timer */
+            /* started over meanwhile; its tick may have come and gone */
+            zdb_walk_arm(d, ZDB_WALK_RETRY_MS);
         } else if (ret == 0) {
             zdb_walk_learn(d, &scan, side, seen);
             if (gen == d->walk_gen) {
@@ -558,7 +564,7 @@ int coroutine_fn zdb_disk_co_read(ZdbDisk *d, int64_t offset, int64_t bytes,
     copy &= d->has_thin;
     if (copy) {
         zdb_range_co_lock(&d->ranges, &range, offset / bsz,
-                          (offset + bytes - 1) / bsz, true);
+                          (offset + bytes - 1) / bsz);
     }
     ret = zdb_disk_co_fetch_any(d, offset, bytes, qiov, copy);
     if (copy) {
@@ -598,10 +604,13 @@ static int coroutine_fn zdb_disk_co_patch_block(ZdbDisk *d, uint64_t block,
 }
 
 /*
- * A block only partly covered is read, patched and written whole, holding
- * its range exclusively so that no other write to it interleaves.  With a
- * backup, every write holds its range exclusively, so that writes to one
- * block reach both sides in the same order.
+ * A block only partly covered is read, patched and written whole.  Every
+ * write holds its range exclusively: no other write to it interleaves
+ * with a read-modify-write; writes to one block reach both sides of a
+ * backup in the same order; and what the knowledge says of a block is
+ * what the last write to reach the server did (two writes of one block
+ * in flight on two connections could be applied in one order and
+ * answered in the other).
  */
 int coroutine_fn zdb_disk_co_write(ZdbDisk *d, int64_t offset, int64_t bytes,
                                    QEMUIOVector *qiov)
@@ -618,8 +627,7 @@ int coroutine_fn zdb_disk_co_write(ZdbDisk *d, int64_t offset, int64_t bytes,
     ZdbRange range;
     int ret = 0;
 
-    zdb_range_co_lock(&d->ranges, &range, first, last,
-                      head || tail || d->sides.nsides > 1);
+    zdb_range_co_lock(&d->ranges, &range, first, last);
     if (head || (first == last && tail)) {
         size_t len = MIN(bytes, bsz - head);
 
@@ -650,7 +658,7 @@ int coroutine_fn zdb_disk_co_drop(ZdbDisk *d, uint64_t first, uint64_t last)
     ZdbRange range;
     int ret;
 
-    zdb_range_co_lock(&d->ranges, &range, first, last, d->sides.nsides > 1);
+    zdb_range_co_lock(&d->ranges, &range, first, last);
     ret = zdb_disk_co_put(d, &blocks, NULL, d->has_thin ? ZDB_KNOWN_PRESENT
                                                         : ZDB_KNOWN_ABSENT);
     zdb_range_unlock(&d->ranges, &range);
@@ -733,6 +741,16 @@ int coroutine_fn zdb_disk_co_status(ZdbDisk *d, uint64_t first, int n,
 /* Size                                                                */
 /* ------------------------------------------------------------------ */
 
+/*
+ * What blocks past the end are: known absent stays exact, as only this
+ * driver writes there and a shrink drops them, unless the walk saw keys
+ * there (a disk of the original driver opened with a smaller size).
+ */
+static ZdbKnownState zdb_disk_past_end(ZdbDisk *d)
+{
+    return d->keys_past_end ? ZDB_KNOWN_UNKNOWN : d->known.fill;
+}
+
 int coroutine_fn zdb_disk_co_grow(ZdbDisk *d, uint64_t end)
 {
     int ret;
@@ -744,8 +762,7 @@ int coroutine_fn zdb_disk_co_grow(ZdbDisk *d, uint64_t end)
         return -ENOSPC;     /* the base's geometry is the disk's */
     }
     ret = zdb_sides_co_grow(&d->sides, end);
-    /* known absent stays exact: only this driver writes past the end */
-    zdb_known_resize(&d->known, zdb_disk_blocks(d), d->known.fill);
+    zdb_known_resize(&d->known, zdb_disk_blocks(d), zdb_disk_past_end(d));
     return ret;
 }
 
@@ -797,6 +814,6 @@ int coroutine_fn zdb_disk_co_resize(ZdbDisk *d, uint64_t size, Error **errp)
                              d->sides.side[0].store.addr.namespace);
         }
     }
-    zdb_known_resize(&d->known, zdb_disk_blocks(d), d->known.fill);
+    zdb_known_resize(&d->known, zdb_disk_blocks(d), zdb_disk_past_end(d));
     return ret;
 }

@@ -53,6 +53,7 @@ typedef struct ZdbDisk {
     uint64_t walk_failed;       /* writes_failed when the walk started */
     uint64_t walk_steps;
     uint64_t walk_keys;
+    bool keys_past_end;         /* the walk saw blocks past the size */
 } ZdbDisk;
 
 void zdb_disk_init(ZdbDisk *d, BlockDriverState *bs);

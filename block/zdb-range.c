@@ -12,7 +12,6 @@
 void zdb_range_lock_init(ZdbRangeLock *lock)
 {
     lock->last_seq = 0;
-    lock->exclusive_holders = 0;
     QTAILQ_INIT(&lock->holders);
     qemu_co_queue_init(&lock->waiters);
 }
@@ -22,8 +21,7 @@ static bool zdb_range_conflicts(ZdbRangeLock *lock, ZdbRange *r)
     ZdbRange *o;
 
     QTAILQ_FOREACH(o, &lock->holders, next) {
-        if (o->first <= r->last && r->first <= o->last &&
-            (r->exclusive || o->exclusive)) {
+        if (o->first <= r->last && r->first <= o->last) {
             return true;
         }
     }
@@ -31,27 +29,20 @@ static bool zdb_range_conflicts(ZdbRangeLock *lock, ZdbRange *r)
 }
 
 void coroutine_fn zdb_range_co_lock(ZdbRangeLock *lock, ZdbRange *r,
-                                    uint64_t first, uint64_t last,
-                                    bool exclusive)
+                                    uint64_t first, uint64_t last)
 {
     r->first = first;
     r->last = last;
-    r->exclusive = exclusive;
-    /* the common case, whole blocks and no exclusive holder: no search */
-    if (exclusive || lock->exclusive_holders) {
-        while (zdb_range_conflicts(lock, r)) {
-            qemu_co_queue_wait(&lock->waiters, NULL);
-        }
+    while (zdb_range_conflicts(lock, r)) {
+        qemu_co_queue_wait(&lock->waiters, NULL);
     }
     r->seq = ++lock->last_seq;
-    lock->exclusive_holders += exclusive;
     QTAILQ_INSERT_TAIL(&lock->holders, r, next);
 }
 
 void coroutine_fn zdb_range_unlock(ZdbRangeLock *lock, ZdbRange *r)
 {
     QTAILQ_REMOVE(&lock->holders, r, next);
-    lock->exclusive_holders -= r->exclusive;
     if (!qemu_co_queue_empty(&lock->waiters)) {
         qemu_co_queue_restart_all(&lock->waiters);
     }

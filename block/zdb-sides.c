@@ -940,7 +940,7 @@ int coroutine_fn zdb_sides_co_verify(ZdbSides *sides, bool repair,
             blocks[i] = first + i;
         }
         /* no write may land between the comparison and the repair */
-        zdb_range_co_lock(sides->ranges, &range, first, first + n - 1, true);
+        zdb_range_co_lock(sides->ranges, &range, first, first + n - 1);
         ret = zdb_sides_co_compare(sides, ref, other, blocks, n, diff, &ndiff,
                                    res);
         if (ret == 0 && repair && ndiff) {
@@ -1159,8 +1159,7 @@ static bool coroutine_fn zdb_co_catch_up(ZdbSides *sides, ZdbSide *side,
                                     bitmap_count_one(side->out_of_sync,
                                                      sides->nblocks));
         }
-        zdb_range_co_lock(sides->ranges, &range, blocks[0], blocks[n - 1],
-                          true);
+        zdb_range_co_lock(sides->ranges, &range, blocks[0], blocks[n - 1]);
         ret = zdb_side_co_copy(src, side, blocks, n);
         side->copied += ret == 0 ? n : 0;
         zdb_range_unlock(sides->ranges, &range);
@@ -1326,6 +1325,13 @@ void zdb_sides_clean_up(ZdbSides *sides)
             err = NULL;
         }
     }
+    /*
+     * The servers' record is gone (or, where the drop failed, left as it
+     * was): a later write (after a reopen read-write, an activation)
+     * records its chunk again.
+     */
+    bitmap_zero(sides->record, sides->nchunks);
+    bitmap_zero(sides->recorded, sides->nchunks);
 }
 
 void zdb_sides_close(ZdbSides *sides)

@@ -406,15 +406,6 @@ static void zdb_reopen_commit(BDRVReopenState *state)
                            s->ctx);
 }
 
-/* The disk is handed over (migration): it writes no metadata any more */
-static int GRAPH_RDLOCK zdb_inactivate(BlockDriverState *bs)
-{
-    BDRVZdbState *s = bs->opaque;
-
-    zdb_disk_inactivate(&s->disk);
-    return 0;
-}
-
 /* ------------------------------------------------------------------ */
 /* Open and close                                                      */
 /* ------------------------------------------------------------------ */
@@ -603,10 +594,20 @@ static void zdb_drain_begin(BlockDriverState *bs)
     zdb_disk_quiesce(&s->disk, true);
 }
 
+/*
+ * The disk is handed over (migration): from here on it writes no
+ * metadata and copies nothing.  QEMU calls .bdrv_inactivate before it
+ * checks that the node may go inactive, and then sets BDRV_O_INACTIVE in
+ * a drained section: the hand-over happens at that section's end, when
+ * no request and no background pass is in flight.
+ */
 static void zdb_drain_end(BlockDriverState *bs)
 {
     BDRVZdbState *s = bs->opaque;
 
+    if ((bs->open_flags & BDRV_O_INACTIVE) && !s->disk.sides.inactive) {
+        zdb_disk_inactivate(&s->disk);
+    }
     zdb_disk_quiesce(&s->disk, false);
 }
 
@@ -725,7 +726,6 @@ static int zdb_has_zero_init(BlockDriverState *bs)
     .bdrv_co_get_allocated_file_size = zdb_co_get_allocated_file_size, \
     .bdrv_co_truncate           = zdb_co_truncate,                  \
     .bdrv_co_invalidate_cache   = zdb_co_invalidate_cache,          \
-    .bdrv_inactivate            = zdb_inactivate,                   \
     .bdrv_co_check              = zdb_co_check,                     \
     .bdrv_refresh_limits        = zdb_refresh_limits,               \
     .bdrv_refresh_filename      = zdb_refresh_filename,             \
