@@ -51,6 +51,7 @@ struct ZdbConn {
     int in_flight;
     int64_t timeout_ms;     /* 0: wait for replies for ever */
     QEMUTimer *timer;       /* fires when no reply came for timeout_ms */
+    QEMUTimer *nudge_timer; /* ... for ZDB_NUDGE_MS, see zdb_conn_nudge */
     ZdbCmd hello;           /* SELECT (or PING) that opens the session */
     bool challenged;        /* hello is at its SELECT ... SECURE step */
     QSIMPLEQ_HEAD(, ZdbReadyWaiter) waiters;
@@ -341,18 +342,29 @@ static int zdb_conn_hello_done(ZdbCmd *cmd, redisReply *reply)
     return ret;
 }
 
-/* The deadline moves with every reply: a slow server is not a dead one. */
+/*
+ * 0-db v2.0.7 reads a client's socket 8 KiB at a time on edge-triggered
+ * epoll, and stops when a read ended exactly where a command did: the
+ * commands behind it stay in the socket, unread, until the client sends
+ * something more.  A connection whose commands got no reply for this
+ * long sends a PING, which wakes the server to read on.
+ */
+#define ZDB_NUDGE_MS            50
+
+static void zdb_timer_arm(QEMUTimer *timer, int64_t ms, bool on)
+{
+    if (timer && on) {
+        timer_mod(timer, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + ms);
+    } else if (timer) {
+        timer_del(timer);
+    }
+}
+
+/* The deadlines move with every reply: a slow server is not a dead one. */
 static void zdb_conn_arm_timer(ZdbConn *conn)
 {
-    if (!conn->timer) {
-        return;
-    }
-    if (conn->in_flight > 0) {
-        timer_mod(conn->timer, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
-                               conn->timeout_ms);
-    } else {
-        timer_del(conn->timer);
-    }
+    zdb_timer_arm(conn->timer, conn->timeout_ms, conn->in_flight > 0);
+    zdb_timer_arm(conn->nudge_timer, ZDB_NUDGE_MS, conn->in_flight > 0);
 }
 
 /*
@@ -370,6 +382,29 @@ static void zdb_conn_timeout(void *opaque)
         zdb_conn_reset(conn);
         redisAsyncFree(conn->ac);
     }
+}
+
+static int zdb_nudge_done(ZdbCmd *cmd, redisReply *reply)
+{
+    g_free(cmd);
+    return 0;
+}
+
+static void zdb_conn_nudge(void *opaque)
+{
+    ZdbConn *conn = opaque;
+    const char *argv[] = { "PING" };
+    ZdbCmd *cmd;
+
+    if (!conn->ac || !conn->ready || conn->in_flight == 0) {
+        return;
+    }
+    cmd = g_new0(ZdbCmd, 1);
+    cmd->fn = zdb_nudge_done;
+    if (zdb_conn_send(conn, cmd, 1, argv, NULL) < 0) {
+        g_free(cmd);
+    }
+    zdb_timer_arm(conn->nudge_timer, ZDB_NUDGE_MS, true);
 }
 
 /*
@@ -471,6 +506,8 @@ static void zdb_conn_bind_ctx(ZdbConn *conn)
         conn->timer = aio_timer_new(conn->ctx, QEMU_CLOCK_REALTIME, SCALE_MS,
                                     zdb_conn_timeout, conn);
     }
+    conn->nudge_timer = aio_timer_new(conn->ctx, QEMU_CLOCK_REALTIME,
+                                      SCALE_MS, zdb_conn_nudge, conn);
 }
 
 static void zdb_conn_unbind_ctx(ZdbConn *conn)
@@ -481,6 +518,8 @@ static void zdb_conn_unbind_ctx(ZdbConn *conn)
         timer_free(conn->timer);
         conn->timer = NULL;
     }
+    timer_free(conn->nudge_timer);
+    conn->nudge_timer = NULL;
 }
 
 static ZdbConn *zdb_conn_new(const ZdbAddr *addr, int timeout_s,

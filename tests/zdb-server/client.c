@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include "fault.h"
@@ -65,7 +66,8 @@ static void client_update_events(Client *c)
 
     memset(&ev, 0, sizeof(ev));
     ev.data.ptr = c;
-    ev.events = (c->paused ? 0 : EPOLLIN) | (c->want_write ? EPOLLOUT : 0);
+    ev.events = (c->paused || c->stalled ? 0 : EPOLLIN) |
+                (c->want_write ? EPOLLOUT : 0);
     epoll_ctl(net_epfd, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
@@ -577,6 +579,61 @@ static void client_process(Client *c)
     }
 }
 
+static int client_unread(Client *c)
+{
+    int avail = 0;
+
+    return ioctl(c->fd, FIONREAD, &avail) < 0 ? 0 : avail;
+}
+
+/*
+ * 0-db v2.0.7 (redis_chunk_read, on edge-triggered epoll) reads 8 KiB and
+ * returns once what it read parsed into whole commands: when the read
+ * filled its buffer and ended exactly where a command did, what follows
+ * stays in the socket, unanswered, until the client sends more.  Over
+ * TCP only: on a unix socket each read of a reply by the client wakes the
+ * server's epoll again (EPOLLOUT, reported with EPOLLIN), and it reads on.
+ * The faithful mode does the same (--fast does not).
+ */
+static bool client_stall(Client *c, bool filled)
+{
+    bool forced = faults.stall_reads > 0 && filled && !c->dead &&
+                  client_unread(c);
+
+    /*
+     * ZDBTEST STALLREAD: at the next read that filled its chunk and left
+     * input behind, wherever the commands end
+     */
+    if (forced) {
+        faults.stall_reads--;
+    } else if (config.fast || !c->tcp || !filled || c->dead ||
+               c->istart != c->iend) {
+        return false;
+    }
+    c->stalled_avail = client_unread(c);
+    if (c->stalled_avail == 0) {
+        return false;
+    }
+    c->stalled = true;
+    stats.input_stalls++;
+    client_update_events(c);
+    return true;
+}
+
+/* A stalled client reads again once more bytes arrived; when to look */
+static int64_t client_check_stalled(Client *c, int64_t now)
+{
+    if (!c->stalled || c->dead) {
+        return -1;
+    }
+    if (client_unread(c) == c->stalled_avail) {
+        return now + 2;
+    }
+    c->stalled = false;
+    client_update_events(c);
+    return -1;
+}
+
 void client_on_readable(Client *c)
 {
     size_t chunk = config.fast ? FAST_READ_CHUNK : ZS_READ_CHUNK;
@@ -610,6 +667,9 @@ void client_on_readable(Client *c)
         }
         c->iend += n;
         client_process(c);
+        if (client_stall(c, n == (ssize_t)chunk)) {
+            break;
+        }
     }
 
     if (!c->dead && c->istart == c->iend && c->icap > IBUF_KEEP) {
@@ -717,6 +777,11 @@ int64_t clients_timers(int64_t now)
     Client *c;
 
     for (c = clients; c; c = c->next) {
+        int64_t t = client_check_stalled(c, now);
+
+        if (t >= 0 && (next < 0 || t < next)) {
+            next = t;
+        }
         if (!(c->draining || c->finishing) || c->dead) {
             continue;
         }

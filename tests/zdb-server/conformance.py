@@ -135,6 +135,45 @@ def suite_wire(srv, tcp, tag):
               % tag, r[:4])
         c.pipeline([("DEL", k) for k in keys])
 
+    # 0-db reads 8 KiB at a time and stops when a read ended where a
+    # command did: over TCP, 200 commands of 64 bytes in one write get
+    # 128 replies (8 KiB), the rest only once the client sends more (a
+    # PING); over a unix socket the client's reads of replies wake it
+    c = srv.conn(tcp, timeout=0.5)
+    first = 128 if tcp else 200
+    try:
+        one = pack("EXISTS", "k" * 41)
+        assert len(one) == 64
+        c.sock.sendall(one * 200)
+        got = b""
+        try:
+            while True:
+                chunk = c.sock.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        except socket.timeout:
+            pass
+        check(got == b":0\r\n" * first,
+              "%s: 200 pipelined 64-byte commands in one write: %d "
+              "answered before the client sends more%s" %
+              (tag, first, " (one 8 KiB read ending on a command)"
+               if tcp else ""), got.count(b"\r\n"))
+        c.sock.sendall(pack("PING"))
+        try:
+            while got.count(b"\r\n") < 201:
+                chunk = c.sock.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        except socket.timeout:
+            pass
+        check(got == b":0\r\n" * 200 + b"+PONG\r\n",
+              "%s: ... until the client sends more: then the rest, in "
+              "order" % tag, got.count(b"\r\n"))
+    finally:
+        c.close()
+
     # many clients at once
     conns = [srv.conn(tcp) for _ in range(64)]
     try:

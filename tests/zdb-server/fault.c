@@ -30,6 +30,7 @@ void fault_clear(void)
     faults.garbage = 0;
     faults.drop_after = 0;
     faults.delay_us = 0;        /* replies held already keep their time */
+    faults.stall_reads = 0;
     memcpy(faults.garbage_bytes, default_garbage, sizeof(default_garbage) - 1);
     faults.garbage_len = sizeof(default_garbage) - 1;
 }
@@ -133,11 +134,13 @@ static void fault_status(Client *c)
              "garbage: %llu\n"
              "drop_after: %llu\n"
              "delay_us: %llu\n"
+             "stall_reads: %llu\n"
              "clients: %d\n"
              "clients_lifetime: %llu\n"
              "commands: %llu\n"
              "reply_writes: %llu\n"
              "resets: %llu\n"
+             "input_stalls: %llu\n"
              "fast: %s\n",
              (long long)(fault_hanging(now) ? faults.hang_until - now : 0),
              fault_refusing(now) ? "yes" : "no",
@@ -147,11 +150,13 @@ static void fault_status(Client *c)
              (unsigned long long)faults.garbage,
              (unsigned long long)faults.drop_after,
              (unsigned long long)faults.delay_us,
+             (unsigned long long)faults.stall_reads,
              n,
              (unsigned long long)stats.clients_lifetime,
              (unsigned long long)stats.commands,
              (unsigned long long)stats.writes,
              (unsigned long long)stats.resets,
+             (unsigned long long)stats.input_stalls,
              config.fast ? "yes" : "no");
     reply_bulk(c, text, strlen(text));
 }
@@ -201,6 +206,9 @@ void cmd_zdbtest(Client *c, Request *req)
                n <= FAULT_DELAY_MAX_US) {
         /* from the next request on; this reply keeps the old delay */
         faults.delay_us = n;
+        reply_status(c, "OK");
+    } else if (strcasecmp(sub, "STALLREAD") == 0 && req->argc == 3) {
+        faults.stall_reads = n;
         reply_status(c, "OK");
     } else if (strcasecmp(sub, "DROPAFTER") == 0 && req->argc == 3) {
         faults.drop_after = n;

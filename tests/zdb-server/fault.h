@@ -21,6 +21,7 @@ typedef struct Faults {
     size_t garbage_len;
     uint64_t drop_after;        /* commands left before dropping all; 0: off */
     uint64_t delay_us;          /* hold every reply back this long; 0: off */
+    uint64_t stall_reads;       /* reads left to stall as 0-db's may */
 } Faults;
 
 extern Faults faults;

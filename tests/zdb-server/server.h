@@ -65,6 +65,7 @@ typedef struct Stats {
     uint64_t admin_failed;
     uint64_t writes;            /* reply write() calls */
     uint64_t resets;            /* connections the client reset (RST) */
+    uint64_t input_stalls;      /* reads that left input unread (0-db) */
     uint64_t rx_bytes;
     uint64_t tx_bytes;
     uint64_t select_plain;      /* SELECT with the password in clear */
@@ -111,6 +112,13 @@ typedef struct Client {
     size_t heldcap, hhead, htail;
     bool close_after;           /* close once the held replies are sent */
     bool paused;                /* input not read: too much output queued */
+    /*
+     * As 0-db: a read of a whole chunk that ended where a command ended
+     * leaves the rest in the socket until more arrives (stalled_avail:
+     * the bytes unread then).
+     */
+    bool stalled;
+    int stalled_avail;
 
     bool dead;                  /* close at the end of this loop turn */
     bool finishing;             /* half-close once output is flushed */
