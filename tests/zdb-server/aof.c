@@ -36,20 +36,6 @@ enum { OP_SET = 1, OP_DEL, OP_NSNEW, OP_NSSET, OP_NSDEL, OP_FLUSH, OP_JUMP };
 
 static int aof_fd = -1;
 
-static void put32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-    p[2] = (unsigned char)(v >> 16);
-    p[3] = (unsigned char)(v >> 24);
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-
 /* write the whole iovec, resuming after a short write */
 static bool write_all(int fd, struct iovec *iov, int cnt)
 {
@@ -86,7 +72,7 @@ static bool aof_append(int op, int nfields, const void *const *fields,
     if (aof_fd < 0) {
         return true;
     }
-    put32(hdr, AOF_REC_MAGIC);
+    le32_put(hdr, AOF_REC_MAGIC);
     hdr[4] = (unsigned char)op;
     hdr[5] = (unsigned char)nfields;
     hdr[6] = 0;
@@ -94,7 +80,7 @@ static bool aof_append(int op, int nfields, const void *const *fields,
     iov[0].iov_base = hdr;
     iov[0].iov_len = 8 + 4 * nfields;
     for (i = 0; i < nfields; i++) {
-        put32(hdr + 8 + 4 * i, (uint32_t)lens[i]);
+        le32_put(hdr + 8 + 4 * i, (uint32_t)lens[i]);
         iov[1 + i].iov_base = (void *)fields[i];
         iov[1 + i].iov_len = lens[i];
     }
@@ -115,7 +101,7 @@ bool aof_set(const Namespace *ns, const void *key, size_t klen,
     const void *f[4] = { ns->name, key, val, ts };
     size_t l[4] = { strlen(ns->name), klen, vlen, sizeof(ts) };
 
-    put32(ts, timestamp);
+    le32_put(ts, timestamp);
     return aof_append(OP_SET, 4, f, l);
 }
 
@@ -181,7 +167,7 @@ static void replay_one(int op, const unsigned char **f, const size_t *l)
     case OP_SET:
         if (ns) {
             ns_put(ns, f[1], l[1], f[2], l[2],
-                   l[3] == 4 ? get32(f[3]) : (uint32_t)time(NULL));
+                   l[3] == 4 ? le32_get(f[3]) : (uint32_t)time(NULL));
         }
         break;
     case OP_DEL:
@@ -227,13 +213,13 @@ static size_t replay(const unsigned char *p, size_t size)
         int op = p[pos + 4], n = p[pos + 5], i;
         size_t at;
 
-        if (get32(p + pos) != AOF_REC_MAGIC || n < 1 || n > AOF_MAX_FIELDS ||
+        if (le32_get(p + pos) != AOF_REC_MAGIC || n < 1 || n > AOF_MAX_FIELDS ||
             pos + 8 + 4 * n > size) {
             break;
         }
         at = pos + 8 + 4 * n;
         for (i = 0; i < n; i++) {
-            l[i] = get32(p + pos + 8 + 4 * i);
+            l[i] = le32_get(p + pos + 8 + 4 * i);
             if (l[i] > size - at) {
                 return pos;
             }

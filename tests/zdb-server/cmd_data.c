@@ -16,16 +16,6 @@
 #include "commands.h"
 #include "fault.h"
 
-static bool check_frozen(Client *c)
-{
-    if (c->ns->lock == NS_FROZEN) {
-        reply_error(c, "Namespace is temporarily frozen (read-write "
-                       "disabled)");
-        return false;
-    }
-    return true;
-}
-
 /* Writes: read-only view, then frozen, then locked (frozen is locked too) */
 static bool check_writable(Client *c)
 {

@@ -110,16 +110,6 @@ static void spend(uint64_t ns_cost)
     }
 }
 
-static bool check_frozen(Client *c)
-{
-    if (c->ns->lock == NS_FROZEN) {
-        reply_error(c, "Namespace is temporarily frozen (read-write "
-                       "disabled)");
-        return false;
-    }
-    return true;
-}
-
 /* Worst case of one listed entry: 0-db sizes its buffer alike */
 #define ITEM_MAX (ZS_MAX_KEY + 64)
 

@@ -14,6 +14,8 @@ typedef void CmdFn(Client *c, Request *req);
 
 /* 0-db's command_args_validate(): exact count, empty args refused */
 bool cmd_args(Client *c, Request *req, int expected, bool allow_empty);
+/* Answers 0-db's error for a frozen namespace; false then */
+bool check_frozen(Client *c);
 /* 0-db's command_admin_authorized() */
 bool cmd_admin(Client *c);
 /*

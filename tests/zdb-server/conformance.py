@@ -116,6 +116,20 @@ class External(AsClient, zdbservers.ExternalServer):
 # The facts of ZDB-PROTOCOL.md, run over one transport
 #
 
+def recv_lines(sock, got, lines):
+    """got and what sock sends until it holds lines replies of one line,
+    the peer closes, or the socket's timeout passes without a byte."""
+    try:
+        while got.count(b"\r\n") < lines:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    except socket.timeout:
+        pass
+    return got
+
+
 def suite_wire(srv, tcp, tag):
     with srv.conn(tcp) as c:
         check(c.call("PING") == "PONG" and isinstance(c.call("PING"), Status),
@@ -145,29 +159,14 @@ def suite_wire(srv, tcp, tag):
         one = pack("EXISTS", "k" * 41)
         assert len(one) == 64
         c.sock.sendall(one * 200)
-        got = b""
-        try:
-            while True:
-                chunk = c.sock.recv(65536)
-                if not chunk:
-                    break
-                got += chunk
-        except socket.timeout:
-            pass
+        got = recv_lines(c.sock, b"", 200)
         check(got == b":0\r\n" * first,
               "%s: 200 pipelined 64-byte commands in one write: %d "
               "answered before the client sends more%s" %
               (tag, first, " (one 8 KiB read ending on a command)"
                if tcp else ""), got.count(b"\r\n"))
         c.sock.sendall(pack("PING"))
-        try:
-            while got.count(b"\r\n") < 201:
-                chunk = c.sock.recv(65536)
-                if not chunk:
-                    break
-                got += chunk
-        except socket.timeout:
-            pass
+        got = recv_lines(c.sock, got, 201)
         check(got == b":0\r\n" * 200 + b"+PONG\r\n",
               "%s: ... until the client sends more: then the rest, in "
               "order" % tag, got.count(b"\r\n"))

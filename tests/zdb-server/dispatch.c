@@ -57,6 +57,16 @@ static const struct {
     { "FLUSH", cmd_flush },
 };
 
+bool check_frozen(Client *c)
+{
+    if (c->ns->lock == NS_FROZEN) {
+        reply_error(c, "Namespace is temporarily frozen (read-write "
+                       "disabled)");
+        return false;
+    }
+    return true;
+}
+
 bool cmd_args(Client *c, Request *req, int expected, bool allow_empty)
 {
     int i;

@@ -455,27 +455,13 @@ void ns_seq_key(const Namespace *ns, unsigned char key[ZS_SEQ_KEY_LEN])
  * Cursors: 0-db's index_bkey_t, packed little-endian: u8 key length,
  * u32 file id, u32 value length, u32 offset in the index file, u32 CRC.
  */
-static void put_le32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-    p[2] = (unsigned char)(v >> 16);
-    p[3] = (unsigned char)(v >> 24);
-}
-
-static uint32_t get_le32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-
 void ns_cursor_make(const IndexRec *r, unsigned char out[ZS_CURSOR_LEN])
 {
     out[0] = r->klen;
-    put_le32(out + 1, r->fileid);
-    put_le32(out + 5, r->length);
-    put_le32(out + 9, r->offset);
-    put_le32(out + 13, r->crc);
+    le32_put(out + 1, r->fileid);
+    le32_put(out + 5, r->length);
+    le32_put(out + 9, r->offset);
+    le32_put(out + 13, r->crc);
 }
 
 static uint64_t rec_pos(uint32_t fileid, uint32_t offset)
@@ -512,10 +498,10 @@ bool ns_cursor_find(const Namespace *ns, const void *cur, size_t len,
         return false;
     }
     klen = p[0];
-    fileid = get_le32(p + 1);
-    length = get_le32(p + 5);
-    offset = get_le32(p + 9);
-    crc = get_le32(p + 13);
+    fileid = le32_get(p + 1);
+    length = le32_get(p + 5);
+    offset = le32_get(p + 9);
+    crc = le32_get(p + 13);
 
     /*
      * 0-db reads an entry header and the cursor's key length at that

@@ -9,6 +9,21 @@
 
 #include "server.h"
 
+/* Little-endian u32, as 0-db packs its cursors and we our log records */
+static inline void le32_put(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+static inline uint32_t le32_get(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
 enum { NS_UNLOCKED, NS_LOCKED, NS_FROZEN };
 enum { NS_MODE_USER, NS_MODE_SEQ };
 
