@@ -544,48 +544,116 @@ static int coroutine_fn zdb_sides_co_adopt(ZdbSides *sides)
     return ret;
 }
 
+/*
+ * One side's part of a request, in a coroutine of its own (as quorum.c
+ * does): the sides answer in one round trip, not one after the other.
+ */
+typedef struct ZdbSidePart ZdbSidePart;
+struct ZdbSidePart {
+    ZdbSide *side;
+    int coroutine_fn (*run)(ZdbSidePart *part);
+    const void *opaque;         /* what run works on, shared by the parts */
+    int ret;
+    bool done;
+    Coroutine *waiter;          /* set while the request waits for this */
+};
+
+static void coroutine_fn zdb_side_part_entry(void *opaque)
+{
+    ZdbSidePart *p = opaque;
+
+    p->ret = p->run(p);
+    p->done = true;
+    if (p->waiter) {
+        aio_co_wake(p->waiter);
+    }
+}
+
+/* Runs every part to its end: the first in this coroutine */
+static void coroutine_fn zdb_side_parts_co_run(ZdbSidePart *parts,
+                                               int nparts)
+{
+    int t;
+
+    for (t = 1; t < nparts; t++) {
+        qemu_coroutine_enter(qemu_coroutine_create(zdb_side_part_entry,
+                                                   &parts[t]));
+    }
+    if (nparts > 0) {
+        zdb_side_part_entry(&parts[0]);
+    }
+    for (t = 1; t < nparts; t++) {
+        while (!parts[t].done) {
+            parts[t].waiter = qemu_coroutine_self();
+            qemu_coroutine_yield();
+            parts[t].waiter = NULL;
+        }
+    }
+}
+
+/* The record's pages to write, the same for every side */
+typedef struct ZdbRecordWrite {
+    const unsigned long *snapshot;  /* the record to write */
+    const unsigned long *todo;      /* chunks not yet on every side up */
+    uint64_t nchunks;
+} ZdbRecordWrite;
+
+static int coroutine_fn zdb_side_co_write_record(ZdbSidePart *part)
+{
+    const ZdbRecordWrite *rw = part->opaque;
+    g_autofree uint8_t *page = g_malloc(ZDB_RECORD_PAGE_BYTES);
+    uint32_t last_page = UINT32_MAX;
+    uint64_t c;
+    int ret = 0;
+
+    for (c = find_first_bit(rw->todo, rw->nchunks);
+         c < rw->nchunks && ret == 0;
+         c = find_next_bit(rw->todo, rw->nchunks, c + 1)) {
+        uint32_t p = c / ZDB_RECORD_PAGE_BITS;
+
+        if (p == last_page) {
+            continue;
+        }
+        last_page = p;
+        zdb_record_page_encode(rw->snapshot, rw->nchunks, p, page);
+        ret = zdb_store_co_write_record_page(&part->side->store, p, page);
+    }
+    return ret;
+}
+
 /* Writes the record's pages that hold chunks not yet on every side up */
 static int coroutine_fn zdb_sides_co_write_record(ZdbSides *sides)
 {
     g_autofree unsigned long *snapshot = bitmap_new(sides->nchunks);
     g_autofree unsigned long *todo = bitmap_new(sides->nchunks);
-    uint8_t *page = g_malloc(ZDB_RECORD_PAGE_BYTES);
-    uint64_t nchunks = sides->nchunks;
+    ZdbRecordWrite rw = {
+        .snapshot = snapshot, .todo = todo, .nchunks = sides->nchunks,
+    };
+    ZdbSidePart parts[2];
     bool written = false;
-    uint64_t c;
-    int t, ret = 0;
+    int nparts = 0, t, ret = 0;
 
     assert(!sides->inactive);
-    bitmap_copy(snapshot, sides->record, nchunks);
-    bitmap_andnot(todo, snapshot, sides->recorded, nchunks);
+    bitmap_copy(snapshot, sides->record, rw.nchunks);
+    bitmap_andnot(todo, snapshot, sides->recorded, rw.nchunks);
     for (t = 0; t < sides->nsides; t++) {
-        ZdbSide *side = &sides->side[t];
-        uint32_t last_page = UINT32_MAX;
-        int r = 0;
-
-        if (side->state == ZDB_SIDE_STATE_DOWN) {
-            continue;
-        }
-        for (c = find_first_bit(todo, nchunks); c < nchunks && r == 0;
-             c = find_next_bit(todo, nchunks, c + 1)) {
-            uint32_t p = c / ZDB_RECORD_PAGE_BITS;
-
-            if (p == last_page) {
-                continue;
-            }
-            last_page = p;
-            zdb_record_page_encode(snapshot, nchunks, p, page);
-            r = zdb_store_co_write_record_page(&side->store, p, page);
-        }
-        if (r == 0) {
-            written |= side->state == ZDB_SIDE_STATE_SYNC;
-        } else if (!zdb_side_lost(sides, side, r)) {
-            ret = r;
+        if (sides->side[t].state != ZDB_SIDE_STATE_DOWN) {
+            parts[nparts++] = (ZdbSidePart) {
+                .side = &sides->side[t], .run = zdb_side_co_write_record,
+                .opaque = &rw,
+            };
         }
     }
-    g_free(page);
+    zdb_side_parts_co_run(parts, nparts);
+    for (t = 0; t < nparts; t++) {
+        if (parts[t].ret == 0) {
+            written |= parts[t].side->state == ZDB_SIDE_STATE_SYNC;
+        } else if (!zdb_side_lost(sides, parts[t].side, parts[t].ret)) {
+            ret = parts[t].ret;
+        }
+    }
     if (ret == 0 && written) {
-        bitmap_or(sides->recorded, sides->recorded, snapshot, nchunks);
+        bitmap_or(sides->recorded, sides->recorded, snapshot, rw.nchunks);
         return 0;
     }
     return ret ?: -EIO;
@@ -689,32 +757,24 @@ int coroutine_fn zdb_sides_co_fetch(ZdbSides *sides, ZdbFetch *f,
     return ret;
 }
 
-/* One side's part of a put, in a coroutine of its own (as quorum.c does) */
-typedef struct ZdbSidePut {
-    ZdbSide *side;
+/* What a put writes, the same for every side */
+typedef struct ZdbPut {
     const ZdbBlocks *blocks;
     const ZdbValues *v;
-    int ret;
-    bool done;
-    Coroutine *waiter;          /* set while the put waits for this part */
-} ZdbSidePut;
+} ZdbPut;
 
-static void coroutine_fn zdb_side_put_entry(void *opaque)
+static int coroutine_fn zdb_side_co_put(ZdbSidePart *part)
 {
-    ZdbSidePut *p = opaque;
+    const ZdbPut *put = part->opaque;
 
-    p->ret = zdb_store_co_put(&p->side->store, p->blocks, p->v);
-    p->done = true;
-    if (p->waiter) {
-        aio_co_wake(p->waiter);
-    }
+    return zdb_store_co_put(&part->side->store, put->blocks, put->v);
 }
 
 /*
  * What the parts' results mean; see zdb_sides_co_put.  Returns whether a
  * side in sync took the blocks.
  */
-static bool zdb_sides_settle_put(ZdbSides *sides, ZdbSidePut *parts,
+static bool zdb_sides_settle_put(ZdbSides *sides, ZdbSidePart *parts,
                                  int nparts, const ZdbBlocks *blocks)
 {
     bool taken = false;
@@ -742,7 +802,8 @@ static bool zdb_sides_settle_put(ZdbSides *sides, ZdbSidePut *parts,
 int coroutine_fn zdb_sides_co_put(ZdbSides *sides, const ZdbBlocks *blocks,
                                   const ZdbValues *v)
 {
-    ZdbSidePut parts[2];
+    ZdbPut put = { .blocks = blocks, .v = v };
+    ZdbSidePart parts[2];
     int nparts = 0, t, ret;
 
     ret = zdb_sides_co_record(sides, blocks);
@@ -756,24 +817,11 @@ int coroutine_fn zdb_sides_co_put(ZdbSides *sides, const ZdbBlocks *blocks,
             zdb_side_mark(sides, side, blocks);
             continue;
         }
-        parts[nparts++] = (ZdbSidePut) {
-            .side = side, .blocks = blocks, .v = v,
+        parts[nparts++] = (ZdbSidePart) {
+            .side = side, .run = zdb_side_co_put, .opaque = &put,
         };
     }
-    /* the first part in this coroutine, a second one beside it */
-    if (nparts > 1) {
-        qemu_coroutine_enter(qemu_coroutine_create(zdb_side_put_entry,
-                                                   &parts[1]));
-    }
-    if (nparts > 0) {
-        parts[0].ret = zdb_store_co_put(&parts[0].side->store, blocks, v);
-        parts[0].done = true;
-    }
-    while (nparts > 1 && !parts[1].done) {
-        parts[1].waiter = qemu_coroutine_self();
-        qemu_coroutine_yield();
-        parts[1].waiter = NULL;
-    }
+    zdb_side_parts_co_run(parts, nparts);
 
     if (!zdb_sides_settle_put(sides, parts, nparts, blocks)) {
         ret = -EIO;

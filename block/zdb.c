@@ -42,8 +42,13 @@
  * on the coroutine's stack: no allocation per request on the hot path.
  */
 #define ZDB_STACK_BLOCKS        16
-/* Blocks block status looks at per call */
-#define ZDB_STATUS_BLOCKS       1024
+/*
+ * Blocks block status asks the server about per call where nothing is
+ * known: all of them are learnt, so the calls that follow (qemu-img
+ * convert asks one after the other) answer from memory.  A convert out
+ * of 512 MiB took 0.49 s with 8192, 0.55 s with 1024.
+ */
+#define ZDB_STATUS_BLOCKS       8192
 /* How often a request whose connection was lost tries again */
 #define ZDB_RETRY_INTERVAL_MS   100
 
