@@ -53,15 +53,6 @@ static uint64_t zdb_disk_blocks(ZdbDisk *d)
 #define ZDB_WALK_PACE           4
 #define ZDB_WALK_RETRY_MS       1000
 
-/*
- * But 0-db never cuts short a run of index entries superseded since: it
- * skips them all in one step, and answers nobody meanwhile (a million took
- * 1.3-2.2 s on v2.0.7, at best 1.3 us each).  A namespace with more than
- * this many is not walked, as no step of its walk would then hold the
- * server much longer than 100 ms; its blocks are learnt from I/O alone.
- */
-#define ZDB_WALK_MAX_SUPERSEDED 65536
-
 static void zdb_walk_arm(ZdbDisk *d, int64_t ms)
 {
     if (d->walk_timer && d->walking && !d->quiesced && !d->sides.inactive) {
@@ -159,36 +150,6 @@ static bool zdb_disk_check_sessions(ZdbDisk *d)
     return true;
 }
 
-#define ZDB_WALK_DECLINED       1
-
-/*
- * A step of the walk into @seen: 0, ZDB_WALK_DECLINED when the namespace
- * is not to be walked (decided before the first step), or negative errno.
- * A server without NSINFO is Redis, whose SCAN skips nothing.
- */
-static int coroutine_fn zdb_walk_co_step(ZdbDisk *d, int *side,
-                                         ZdbScan *scan, GArray *seen)
-{
-    uint64_t written, superseded;
-    ZdbUsage u = { 0 };
-    int ret;
-
-    if (d->walk_steps == 0) {
-        ret = zdb_sides_co_reader_usage(&d->sides, &u);
-        if (ret < 0 && ret != -ENOTSUP) {
-            return ret;
-        }
-        written = u.index_bytes / (ZDB_INDEX_ENTRY_BYTES + ZDB_KEY_LEN);
-        superseded = written > u.entries ? written - u.entries : 0;
-        if (ret == 0 && superseded > ZDB_WALK_MAX_SUPERSEDED) {
-            trace_zdb_walk_declined(d->sides.side[0].store.addr.namespace,
-                                    superseded);
-            return ZDB_WALK_DECLINED;
-        }
-    }
-    return zdb_sides_co_scan(&d->sides, side, scan, seen);
-}
-
 static void coroutine_fn zdb_walk_step_co(void *opaque)
 {
     ZdbDisk *d = opaque;
@@ -201,13 +162,11 @@ static void coroutine_fn zdb_walk_step_co(void *opaque)
 
     /* a session lost since the last step starts the walk over, later */
     if (!zdb_disk_check_sessions(d)) {
-        ret = zdb_walk_co_step(d, &side, &scan, seen);
+        ret = zdb_sides_co_scan(&d->sides, &side, &scan, seen);
         zdb_disk_check_sessions(d);
         if (gen != d->walk_gen) {
             /* started over meanwhile; its tick may have come and gone */
             zdb_walk_arm(d, ZDB_WALK_RETRY_MS);
-        } else if (ret == ZDB_WALK_DECLINED) {
-            d->walking = false;
         } else if (ret == 0) {
             zdb_walk_learn(d, &scan, side, seen);
             if (gen == d->walk_gen) {

@@ -25,12 +25,6 @@
 #define ZDB_META_KEY            "zdb-disk-metadata"
 #define ZDB_LAYOUT_VERSION      1
 
-/*
- * 0-db's index entry on disk (index_item_t, packed) before its key: what
- * NSINFO's index_size_bytes grows by with every write and delete.
- */
-#define ZDB_INDEX_ENTRY_BYTES   30
-
 /* 0-db answers at most 1023 keys per MGET */
 #define ZDB_MGET_MAX_KEYS       1023
 

@@ -842,23 +842,13 @@ int64_t coroutine_fn zdb_sides_co_usage(ZdbSides *sides)
         ZdbSide *side = &sides->side[t];
 
         side->has_usage = side->state != ZDB_SIDE_STATE_DOWN &&
-                          zdb_store_co_usage(&side->store,
-                                             &side->usage) == 0;
+                          zdb_store_co_usage(&side->store, &side->live_bytes,
+                                             &side->entries) == 0;
         if (side->has_usage) {
-            total = MAX(total, 0) + side->usage.live_bytes;
+            total = MAX(total, 0) + side->live_bytes;
         }
     }
     return total;
-}
-
-int coroutine_fn zdb_sides_co_reader_usage(ZdbSides *sides, ZdbUsage *usage)
-{
-    ZdbSide *side = zdb_sides_reader(sides, NULL);
-
-    if (!side) {
-        return -EIO;
-    }
-    return zdb_store_co_usage(&side->store, usage);
 }
 
 int coroutine_fn zdb_sides_co_exists(ZdbSides *sides, uint64_t first, int n,

@@ -45,7 +45,8 @@ typedef struct ZdbSide {
     uint64_t copied;            /* blocks copied to it by this catch-up */
     /* what its server spends on it, as last asked (NSINFO) */
     bool has_usage;
-    ZdbUsage usage;
+    uint64_t live_bytes;
+    uint64_t entries;
 } ZdbSide;
 
 /* What split-brain-keep asks for */
@@ -202,9 +203,6 @@ int coroutine_fn zdb_sides_co_verify(ZdbSides *sides, bool repair,
  * of their live bytes, or -ENOTSUP when no server says.
  */
 int64_t coroutine_fn zdb_sides_co_usage(ZdbSides *sides);
-
-/* The usage of the side reads go to: the one a walk walks */
-int coroutine_fn zdb_sides_co_reader_usage(ZdbSides *sides, ZdbUsage *usage);
 
 /* EXISTS on a side in sync */
 int coroutine_fn zdb_sides_co_exists(ZdbSides *sides, uint64_t first, int n,

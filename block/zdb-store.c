@@ -515,7 +515,8 @@ int coroutine_fn zdb_store_co_write_meta(ZdbStore *st, const ZdbMeta *g)
 
 typedef struct ZdbUsageCmd {
     ZdbCmd cmd;
-    ZdbUsage usage;
+    uint64_t live_bytes;
+    uint64_t entries;
 } ZdbUsageCmd;
 
 /* One "name: value" line of NSINFO's text */
@@ -539,26 +540,23 @@ static int zdb_usage_done(ZdbCmd *cmd, redisReply *reply)
     if (reply->type != REDIS_REPLY_STRING) {
         return -ENOTSUP;
     }
-    if (!zdb_nsinfo_field(reply->str, "data_size_bytes",
-                          &uc->usage.live_bytes) ||
-        !zdb_nsinfo_field(reply->str, "entries", &uc->usage.entries)) {
+    if (!zdb_nsinfo_field(reply->str, "data_size_bytes", &uc->live_bytes) ||
+        !zdb_nsinfo_field(reply->str, "entries", &uc->entries)) {
         return -ENOTSUP;
-    }
-    if (!zdb_nsinfo_field(reply->str, "index_size_bytes",
-                          &uc->usage.index_bytes)) {
-        uc->usage.index_bytes = 0;
     }
     return 0;
 }
 
-int coroutine_fn zdb_store_co_usage(ZdbStore *st, ZdbUsage *usage)
+int coroutine_fn zdb_store_co_usage(ZdbStore *st, uint64_t *live_bytes,
+                                    uint64_t *entries)
 {
     const char *argv[] = { "NSINFO", st->addr.namespace };
-    ZdbUsageCmd uc = { .usage = { 0 } };
+    ZdbUsageCmd uc = { .live_bytes = 0 };
     int ret;
 
     ret = zdb_pool_co_call(st->pool, &uc.cmd, zdb_usage_done, 2, argv, NULL);
-    *usage = uc.usage;
+    *live_bytes = uc.live_bytes;
+    *entries = uc.entries;
     return ret;
 }
 

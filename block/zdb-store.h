@@ -128,15 +128,12 @@ int coroutine_fn zdb_store_co_read_record(ZdbStore *st, unsigned long *chunks,
 int coroutine_fn zdb_store_co_write_record_page(ZdbStore *st, uint32_t page,
                                                 const uint8_t *bytes);
 
-/* What the server spends on a namespace, as NSINFO says */
-typedef struct ZdbUsage {
-    uint64_t live_bytes;
-    uint64_t entries;           /* live keys */
-    uint64_t index_bytes;       /* every entry ever written, 0: not said */
-} ZdbUsage;
-
-/* -ENOTSUP from a server without NSINFO (Redis) */
-int coroutine_fn zdb_store_co_usage(ZdbStore *st, ZdbUsage *usage);
+/*
+ * What the server spends on the namespace (NSINFO): its live bytes and
+ * keys.  -ENOTSUP from a server without NSINFO (Redis).
+ */
+int coroutine_fn zdb_store_co_usage(ZdbStore *st, uint64_t *live_bytes,
+                                    uint64_t *entries);
 
 int coroutine_fn zdb_store_co_write_meta(ZdbStore *st, const ZdbMeta *g);
 /* 1 and @g filled when the metadata exists, 0 when not, negative errno */

@@ -626,9 +626,9 @@ static ZdbNamespaceInfo *zdb_namespace_info(BDRVZdbState *s,
     info->q_namespace = g_strdup(addr->namespace);
     if (side && side->has_usage) {
         info->has_live_bytes = true;
-        info->live_bytes = side->usage.live_bytes;
+        info->live_bytes = side->live_bytes;
         info->has_entries = true;
-        info->entries = side->usage.entries;
+        info->entries = side->entries;
     }
     if (side && s->disk.sides.nsides > 1) {
         info->has_state = true;
