@@ -209,10 +209,11 @@ static size_t disk_free(void)
 
 void cmd_nsinfo(Client *c, Request *req)
 {
-    char name[ZS_NS_NAME_MAX + 1], info[2048];
+    char name[ZS_NS_NAME_MAX + 1], info[8192];
     Namespace *ns;
     uint64_t id;
     size_t len, dfree;
+    const char *root;
 
     if (!cmd_args(c, req, 2, false) || !cmd_ns_name(c, &req->argv[1], name)) {
         return;
@@ -223,6 +224,7 @@ void cmd_nsinfo(Client *c, Request *req)
         return;
     }
     id = __builtin_bswap64(ns->nextid);
+    root = config.datadir ? config.datadir : "/memory";
     dfree = disk_free();
 
     /* 0-db's fields, in its order; sizes of its files are estimates */
@@ -273,7 +275,23 @@ void cmd_nsinfo(Client *c, Request *req)
                     "data_disk_freespace_mb: %.2f\n",
                     dfree, dfree / (1024.0 * 1024.0),
                     dfree, dfree / (1024.0 * 1024.0));
-    reply_bulk(c, info, len);
+    /*
+     * Where the append log is now, the one trace of the writes since the
+     * namespace began: 0-db tells admin clients only
+     */
+    if (c->admin) {
+        len += snprintf(info + len, sizeof(info) - len,
+                        "data_path: %s/data/%s\n"
+                        "data_active: %s/data/%s/d%u\n"
+                        "index_path: %s/index/%s\n"
+                        "index_active: %s/index/%s/i%u\n"
+                        "data_current_id: %u\n"
+                        "data_current_offset: %llu\n",
+                        root, ns->name, root, ns->name, ns->fileid,
+                        root, ns->name, root, ns->name, ns->fileid,
+                        ns->fileid, (unsigned long long)ns->data_offset);
+    }
+    reply_bulk(c, info, len < sizeof(info) ? len : sizeof(info) - 1);
 }
 
 void cmd_reload(Client *c, Request *req)

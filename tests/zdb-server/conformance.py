@@ -385,6 +385,25 @@ def namespaces_body(srv, tcp, tag, adm, ns, pw):
               "data_limits_bytes, mode, worm, locked" % tag, info)
         check(c.call("DBSIZE") == 2,
               "%s: DBSIZE counts the keys of the namespace" % tag)
+        # 0-db's in-memory index entry (64 bytes) and the key, per live
+        # key: an overwrite adds nothing, a DEL takes it away; new keys
+        # count in next_internal_id (little-endian, as 0-db prints it)
+        at = int(nsinfo(adm, ns).get("data_current_offset", "-1"))
+        c.call("SET", "k4", "ab")
+        c.call("SET", "k4", "cd")
+        c.call("DEL", "k4")
+        info = nsinfo(c, ns)
+        check(info.get("index_size_bytes") == str(2 * (64 + 2)),
+              "%s: NSINFO index_size_bytes counts live keys only" % tag,
+              info.get("index_size_bytes"))
+        check(info.get("next_internal_id") == "0x300000000000000",
+              "%s: NSINFO next_internal_id counts the keys created" % tag,
+              info.get("next_internal_id"))
+        now = nsinfo(adm, ns).get("data_current_offset")
+        check(int(now or "-1") - at == 2 * (18 + 2 + 2) + (18 + 2),
+              "%s: NSINFO (admin) data_current_offset grows by 18 bytes, "
+              "the key and the value a SET, 18 and the key a DEL" % tag,
+              (at, now))
 
     # password protected, public (the default): read-only without password
     check(is_ok(adm.call("NSSET", ns, "password", pw)),
@@ -944,6 +963,15 @@ def suite_admin(srv, tcp, tag):
         check(is_ok(r), "%s: AUTH password answers +OK" % tag, r)
         r = c.call("NSNEW", ns)
         check(is_ok(r), "%s: after AUTH, NSNEW answers +OK" % tag, r)
+        check("data_current_offset" in nsinfo(c, ns),
+              "%s: NSINFO tells an admin where the data log is" % tag)
+    with srv.conn(tcp) as c:
+        info = nsinfo(c, ns)
+        check(info.get("name") == ns and not any(
+            k.startswith(("data_current", "data_path", "data_active",
+                          "index_path", "index_active")) for k in info),
+              "%s: ... and any other client not (data_current_*, paths)"
+              % tag, sorted(info))
     with srv.conn(tcp) as c:
         nonce = str(c.call("AUTH", "SECURE", "CHALLENGE"))
         r = c.call("AUTH", "SECURE", sha1hex(nonce + ":" + pw))

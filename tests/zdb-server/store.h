@@ -84,8 +84,8 @@ struct Namespace {
 
     uint64_t entries;           /* live keys */
     uint64_t datasize;          /* bytes of live values */
-    uint64_t indexsize;         /* bytes 0-db's index would hold */
-    uint64_t nextid;            /* index entries written since creation */
+    uint64_t indexsize;         /* NSINFO index_size_bytes: live keys */
+    uint64_t nextid;            /* keys created (sequential: entries) */
 
     /* 0-db's index files: every entry written, and where the next goes */
     IndexRec *recs;
