@@ -1242,7 +1242,10 @@ static void coroutine_fn zdb_monitor_co(void *opaque)
             zdb_store_try_connect(&side->store)) {
             /*
              * From now on it takes every write, then it is caught up; the
-             * record goes to it again in full with the next write.
+             * record goes to it again in full with the next write that
+             * marks a chunk (a write of the record already under way may
+             * mark its chunks recorded without it), and in any case when
+             * the catch-up ends, before it counts as in sync.
              */
             trace_zdb_side_back(side->name, side->store.addr.namespace);
             bitmap_zero(sides->recorded, sides->nchunks);
