@@ -78,7 +78,7 @@ static void zdb_walk_restart(ZdbDisk *d, int64_t ms)
     d->walk_gen++;
     d->walk_failed = d->writes_failed;
     d->walk_steps = d->walk_keys = 0;
-    d->walking = true;
+    d->walking = d->key_scan;
     zdb_walk_arm(d, ms);
 }
 

@@ -166,6 +166,12 @@ static QemuOptsList runtime_opts = {
                     "(default: 0, one attempt)",
         },
         {
+            .name = "key-scan",
+            .type = QEMU_OPT_BOOL,
+            .help = "learn which blocks the namespace holds with SCAN "
+                    "(default: on)",
+        },
+        {
             .name = "reconnect-delay",
             .type = QEMU_OPT_NUMBER,
             .help = "seconds requests wait for a lost server to come back "
@@ -443,6 +449,7 @@ bool zdb_options_parse(QDict *options, ZdbOptions *o, Error **errp)
     }
     o->thin_copy_on_read = qemu_opt_get_bool(opts, "thin-copy-on-read",
                                              false);
+    o->key_scan = qemu_opt_get_bool(opts, "key-scan", true);
     if (o->thin_copy_on_read && !o->thin.namespace) {
         error_setg(errp, "zdb: thin-copy-on-read needs a thin base "
                    "(thin-namespace)");

@@ -20,6 +20,7 @@ typedef struct ZdbOptions {
     ZdbAddr backup;             /* namespace NULL: no backup */
     ZdbAddr thin;               /* namespace NULL: no thin base */
     bool thin_copy_on_read;
+    bool key_scan;              /* the walk of a disk opened with data */
     ZdbKeep keep;               /* split-brain-keep */
     uint64_t size;              /* as given, or the default */
     uint64_t blocksize;

@@ -428,6 +428,7 @@ static void zdb_take_options(BDRVZdbState *s, ZdbOptions *o, int flags)
         s->disk.sides.nsides = 2;
     }
     s->disk.thin_copy_on_read = o->thin_copy_on_read;
+    s->disk.key_scan = o->key_scan;
     s->keep = o->keep;
     s->disk.sides.inactive = flags & BDRV_O_INACTIVE;
     s->reconnect_delay_ms = (int64_t)o->reconnect_delay_s * 1000;
