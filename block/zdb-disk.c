@@ -53,12 +53,27 @@ static uint64_t zdb_disk_blocks(ZdbDisk *d)
 #define ZDB_WALK_PACE           4
 #define ZDB_WALK_RETRY_MS       1000
 
-static void zdb_walk_arm(ZdbDisk *d, int64_t ms)
+/*
+ * But a step never cuts short a run of entries overwritten since: the
+ * first step over a much rewritten namespace holds 0-db for seconds.  A
+ * short-lived tool (qemu-img info, map, bench; a small convert) has no use
+ * for the walk and would make every client of the server pay that: the
+ * walk starts only once a disk has been open this long.
+ */
+#define ZDB_WALK_START_MS       5000
+
+/* The timer for the next step as last set, unless the walk is paused */
+static void zdb_walk_rearm(ZdbDisk *d)
 {
     if (d->walk_timer && d->walking && !d->quiesced && !d->sides.inactive) {
-        timer_mod(d->walk_timer,
-                  qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + ms);
+        timer_mod(d->walk_timer, d->walk_due_ms);
     }
+}
+
+static void zdb_walk_arm(ZdbDisk *d, int64_t ms)
+{
+    d->walk_due_ms = qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + ms;
+    zdb_walk_rearm(d);
 }
 
 static void zdb_walk_pause(ZdbDisk *d)
@@ -204,7 +219,7 @@ static void zdb_walk_timer_new(ZdbDisk *d, AioContext *ctx)
 {
     d->walk_timer = aio_timer_new(ctx, QEMU_CLOCK_REALTIME, SCALE_MS,
                                   zdb_walk_tick, d);
-    zdb_walk_arm(d, 0);
+    zdb_walk_rearm(d);
 }
 
 static void zdb_walk_timer_free(ZdbDisk *d)
@@ -226,7 +241,7 @@ void zdb_disk_start(ZdbDisk *d, bool empty)
     d->sessions_lost_seen = zdb_disk_sessions_lost(d);
     zdb_walk_timer_new(d, bdrv_get_aio_context(d->sides.bs));
     if (!empty) {
-        zdb_walk_restart(d, 0);
+        zdb_walk_restart(d, ZDB_WALK_START_MS);
     }
 }
 
@@ -263,7 +278,7 @@ void zdb_disk_quiesce(ZdbDisk *d, bool quiesced)
     if (quiesced) {
         zdb_walk_pause(d);
     } else {
-        zdb_walk_arm(d, 0);
+        zdb_walk_rearm(d);
     }
 }
 

@@ -47,6 +47,7 @@ typedef struct ZdbDisk {
     QEMUTimer *walk_timer;
     bool walking;               /* not done: a step is due or under way */
     bool walk_step_running;
+    int64_t walk_due_ms;        /* when the next step is due (realtime) */
     bool quiesced;              /* drained: no step may start */
     ZdbScan walk;
     int walk_side;              /* whose keys the cursor walks */
