@@ -35,7 +35,7 @@ typedef struct ZdbDisk {
     ZdbStore thin;              /* the base; used only with has_thin */
     bool has_thin;
     bool thin_copy_on_read;
-    bool key_scan;              /* whether to walk, see zdb_walk_step_co */
+    bool key_scan;              /* whether to walk, see zdb_walk_restart */
     ZdbRangeLock ranges;        /* the blocks writes in flight hold */
 
     ZdbKnown known;             /* of the disk's own namespace */
