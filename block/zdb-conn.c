@@ -716,9 +716,31 @@ static ZdbConn *zdb_pool_least_busy(ZdbPool *pool)
     return best;
 }
 
+/*
+ * With none ready, the one already connecting: requests that come before
+ * the first connection is made (right after open) must not make another.
+ */
+static ZdbConn *zdb_pool_connecting(ZdbPool *pool)
+{
+    int i;
+
+    for (i = 0; i < pool->n; i++) {
+        if (pool->conns[i]->ready) {
+            return NULL;
+        }
+    }
+    for (i = 0; i < pool->n; i++) {
+        if (pool->conns[i]->ac) {
+            return pool->conns[i];
+        }
+    }
+    return NULL;
+}
+
 static int coroutine_fn zdb_pool_co_get(ZdbPool *pool, ZdbConn **out)
 {
-    *out = zdb_pool_light(pool) ?: zdb_pool_least_busy(pool);
+    *out = zdb_pool_light(pool) ?: zdb_pool_connecting(pool) ?:
+           zdb_pool_least_busy(pool);
     return zdb_conn_co_ready(*out);
 }
 
