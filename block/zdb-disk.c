@@ -181,7 +181,7 @@ static void coroutine_fn zdb_walk_step_co(void *opaque)
         zdb_disk_check_sessions(d);
         if (gen != d->walk_gen) {
             /* started over meanwhile; its tick may have come and gone */
-            zdb_walk_arm(d, ZDB_WALK_RETRY_MS);
+            zdb_walk_rearm(d);
         } else if (ret == 0) {
             zdb_walk_learn(d, &scan, side, seen);
             if (gen == d->walk_gen) {
